@@ -1,0 +1,148 @@
+//! The `Caller` extractor: resolves the bearer token of a request to its account, or answers
+//! 401 `access_denied`. The token comes from `Authorization: Bearer …` (scheme in any case) or,
+//! as UAPI clients may send it, from the `accessRequestToken` query parameter.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::token::{self, Caller};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Where a request carried its credential, before any check of the credential itself.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// No usable bearer credential at all (no header, another scheme, or an empty one).
+    Missing,
+    /// A bearer credential, still unverified.
+    Bearer(String),
+}
+
+/// Reads the bearer credential of a request without touching the database.
+pub fn credential(req: &HttpRequest) -> Credential {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let Ok(value) = value.to_str() else {
+            return Credential::Bearer(String::new());
+        };
+        return bearer(value);
+    }
+    // Query strings are parsed leniently here: a malformed one simply carries no token.
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let mut tokens = params
+        .into_iter()
+        .filter(|(name, _)| name == "accessRequestToken");
+    match (tokens.next(), tokens.next()) {
+        (Some((_, value)), None) => match bearer(&value) {
+            Credential::Missing if !value.trim().is_empty() => {
+                Credential::Bearer(value.trim().to_string())
+            }
+            other => other,
+        },
+        (Some(_), Some(_)) => Credential::Bearer(String::new()),
+        (None, _) => Credential::Missing,
+    }
+}
+
+fn bearer(value: &str) -> Credential {
+    let value = value.trim();
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Credential::Missing;
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        Credential::Missing
+    } else {
+        Credential::Bearer(rest.to_string())
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let credential = credential(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = match credential {
+                Credential::Missing => return Err(ApiError::Unauthorized { token_sent: false }),
+                Credential::Bearer(token) if !token::looks_like_token(&token) => {
+                    return Err(ApiError::Unauthorized { token_sent: true })
+                }
+                Credential::Bearer(token) => token,
+            };
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            token::authenticate(&state.pool, &token)
+                .await?
+                .ok_or(ApiError::Unauthorized { token_sent: true })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn header(value: &str) -> Credential {
+        credential(
+            &TestRequest::default()
+                .insert_header(("Authorization", value))
+                .to_http_request(),
+        )
+    }
+
+    fn query(q: &str) -> Credential {
+        credential(&TestRequest::with_uri(&format!("/x?{q}")).to_http_request())
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                header(&format!("{scheme} abc")),
+                Credential::Bearer("abc".into())
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_bare_bearer_carry_no_token() {
+        assert_eq!(header("Basic YTpi"), Credential::Missing);
+        assert_eq!(header("Bearer"), Credential::Missing);
+        assert_eq!(header("Bearer   "), Credential::Missing);
+        assert_eq!(header(""), Credential::Missing);
+    }
+
+    #[test]
+    fn the_query_parameter_takes_bearer_prefixed_or_plain_tokens() {
+        assert_eq!(
+            query("accessRequestToken=Bearer%20abc"),
+            Credential::Bearer("abc".into())
+        );
+        assert_eq!(
+            query("accessRequestToken=abc"),
+            Credential::Bearer("abc".into())
+        );
+        assert_eq!(query("count=3"), Credential::Missing);
+        assert_eq!(
+            query("accessRequestToken=a&accessRequestToken=b"),
+            Credential::Bearer(String::new())
+        );
+    }
+
+    #[test]
+    fn the_header_wins_over_the_query_parameter() {
+        let req = TestRequest::with_uri("/x?accessRequestToken=Bearer%20q")
+            .insert_header(("Authorization", "Bearer h"))
+            .to_http_request();
+        assert_eq!(credential(&req), Credential::Bearer("h".into()));
+    }
+}

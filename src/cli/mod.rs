@@ -1,0 +1,264 @@
+//! The command line of the `phonecalls` binary (spec §6): `serve`, `migrate`, and the
+//! administration commands, each of which prints one JSON object on success.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::accounts::{self, AdminError, Role};
+use crate::config::Settings;
+use crate::startup::{self, Application};
+use crate::{db, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "phonecalls",
+    version,
+    about = "Live phone calls in PostgreSQL, served through the UAPI PhoneCalls interface"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (applies pending migrations first unless MIGRATE_ON_START=false).
+    Serve {
+        /// Address and port to listen on; overrides LISTEN_ADDR.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        action: OrgAction,
+    },
+    /// Accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Extensions of user accounts.
+    Extension {
+        #[command(subcommand)]
+        action: ExtensionAction,
+    },
+    /// OAuth apps registered to accounts.
+    App {
+        #[command(subcommand)]
+        action: AppAction,
+    },
+    /// Access tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgAction {
+    /// Create an organization: prints {"id":…,"code":"…"}.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Four-digit code that prefixes the organization's extension numbers.
+        #[arg(long)]
+        code: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account: prints {"id":…}.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Organization id (required for organization and user accounts).
+        #[arg(long = "org", value_name = "ID")]
+        org: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExtensionAction {
+    /// Create an extension for a user account: prints {"id":…,"number":"0003*210"}.
+    Create {
+        #[arg(long, value_name = "ID")]
+        user: i64,
+        /// Short number, 3 to 5 digits.
+        #[arg(long)]
+        number: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppAction {
+    /// Register an app: prints {"clientId":…,"clientSecret":…} (the secret is shown only once).
+    Create {
+        #[arg(long, value_name = "ID")]
+        user: i64,
+        #[arg(long)]
+        name: String,
+        /// Allow the client-credentials grant.
+        #[arg(long)]
+        trusted: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Issue an access token: prints {"accessToken":…,"expiresAt":…}.
+    Issue {
+        #[arg(long, value_name = "ID")]
+        user: i64,
+        /// Lifetime in seconds (default: TOKEN_TTL_SECONDS).
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+        ttl: Option<u64>,
+    },
+    /// Revoke an access token: prints {"revoked":true}.
+    Revoke {
+        #[arg(long)]
+        token: String,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    raw.parse()
+}
+
+/// Runs a parsed command line with the given settings.
+pub async fn run(cli: Cli, mut settings: Settings) -> ExitCode {
+    match cli.command {
+        Command::Serve { listen } => {
+            telemetry::init(
+                settings.log_format,
+                &settings.log_level,
+                telemetry::LogTarget::Stdout,
+            );
+            if let Some(listen) = listen {
+                settings.listen_addr = listen;
+            }
+            serve(settings).await
+        }
+        command => {
+            telemetry::init(
+                settings.log_format,
+                &settings.log_level,
+                telemetry::LogTarget::Stderr,
+            );
+            // One connection is all a command needs; fail fast when the database is down.
+            settings.pool_size = 1;
+            let pool = db::lazy_pool(&settings);
+            let outcome = administer(command, &pool, &settings).await;
+            pool.close().await;
+            match outcome {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn to_json(value: impl Serialize) -> Result<String, AdminError> {
+    serde_json::to_string(&value).map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+async fn administer(
+    command: Command,
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+) -> Result<String, AdminError> {
+    match command {
+        Command::Serve { .. } => unreachable!("serve is handled by run"),
+        Command::Migrate => {
+            db::migrate(pool)
+                .await
+                .map_err(|e| AdminError::Invalid(format!("migration failed: {e}")))?;
+            to_json(
+                serde_json::json!({"migrated": true, "version": db::MIGRATOR.iter().map(|m| m.version).max()}),
+            )
+        }
+        Command::Org {
+            action: OrgAction::Create { name, code },
+        } => to_json(accounts::create_organization(pool, &name, &code).await?),
+        Command::User {
+            action: UserAction::Create { name, role, org },
+        } => to_json(accounts::create_user(pool, &name, role, org).await?),
+        Command::Extension {
+            action: ExtensionAction::Create { user, number },
+        } => to_json(accounts::create_extension(pool, user, &number).await?),
+        Command::App {
+            action:
+                AppAction::Create {
+                    user,
+                    name,
+                    trusted,
+                },
+        } => to_json(accounts::create_app(pool, user, &name, trusted).await?),
+        Command::Token {
+            action: TokenAction::Issue { user, ttl },
+        } => {
+            let ttl = ttl.map_or(settings.token_ttl, Duration::from_secs);
+            to_json(accounts::issue_token(pool, user, ttl).await?)
+        }
+        Command::Token {
+            action: TokenAction::Revoke { token },
+        } => {
+            accounts::revoke_token(pool, &token).await?;
+            to_json(serde_json::json!({"revoked": true}))
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let listen = settings.listen_addr;
+    let app = match Application::build(settings) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, %listen, "cannot listen");
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %format!("{}:{}", listen.ip(), app.port()), "listening");
+    let state = app.state().clone();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    if state.settings.migrate_on_start {
+        if let Err(e) = startup::migrate_when_reachable(&state).await {
+            tracing::error!(error = %e, "migrations failed; stopping");
+            eprintln!("error: migrations failed: {e}");
+            shutdown.shutdown().await;
+            let _ = server.await;
+            return ExitCode::FAILURE;
+        }
+    }
+    match server.await {
+        Ok(Ok(())) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "server failed");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server task failed");
+            ExitCode::FAILURE
+        }
+    }
+}

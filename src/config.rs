@@ -1,0 +1,283 @@
+//! Settings from the environment. Every setting has a default except `DATABASE_URL`; a value
+//! that does not parse stops the process at start with one line naming the setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (production).
+    Json,
+    /// Human-readable lines (development).
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            _ => Err("expected json or pretty".into()),
+        }
+    }
+}
+
+/// A setting that is missing or does not parse. Displays as the one line printed at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration: {} {}",
+            self.setting, self.problem
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The names of every setting, as documented in `.env.example`.
+pub const SETTING_NAMES: &[&str] = &[
+    "DATABASE_URL",
+    "LISTEN_ADDR",
+    "HTTP_WORKERS",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_ACQUIRE_TIMEOUT_MS",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+    "READINESS_TIMEOUT_MS",
+    "TOKEN_TTL_SECONDS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "SHUTDOWN_DELAY_SECONDS",
+    "SHUTDOWN_DRAIN_SECONDS",
+    "MIGRATE_ON_START",
+];
+
+/// Every setting of the service. See `.env.example` for their meaning.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub listen_addr: SocketAddr,
+    pub http_workers: usize,
+    pub pool_size: u32,
+    pub pool_acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+    pub readiness_timeout: Duration,
+    pub token_ttl: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub shutdown_delay: Duration,
+    pub shutdown_drain: Duration,
+    pub migrate_on_start: bool,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let database_url =
+            match lookup("DATABASE_URL") {
+                Some(url) if !url.trim().is_empty() => url,
+                _ => return Err(ConfigError {
+                    setting: "DATABASE_URL",
+                    problem:
+                        "is not set (example: postgres://user:password@localhost:5432/phonecalls)"
+                            .into(),
+                }),
+            };
+        let scheme_ok =
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        if !scheme_ok || PgConnectOptions::from_str(&database_url).is_err() {
+            return Err(ConfigError {
+                setting: "DATABASE_URL",
+                problem: "is not a valid postgres:// connection URL".into(),
+            });
+        }
+        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            listen_addr: parse(
+                &get,
+                "LISTEN_ADDR",
+                "127.0.0.1:8080".parse().unwrap(),
+                |v| {
+                    v.parse()
+                        .map_err(|_| "must be an IP address and port such as 127.0.0.1:8080".into())
+                },
+            )?,
+            http_workers: parse(&get, "HTTP_WORKERS", default_workers, |v| {
+                bounded(v, 1, 256).map(|n| n as usize)
+            })?,
+            pool_size: parse(&get, "DATABASE_POOL_SIZE", 10, |v| {
+                bounded(v, 1, 1000).map(|n| n as u32)
+            })?,
+            pool_acquire_timeout: parse(
+                &get,
+                "DATABASE_ACQUIRE_TIMEOUT_MS",
+                Duration::from_secs(2),
+                |v| bounded(v, 1, 600_000).map(Duration::from_millis),
+            )?,
+            statement_timeout: parse(
+                &get,
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                Duration::from_secs(5),
+                |v| bounded(v, 1, 3_600_000).map(Duration::from_millis),
+            )?,
+            readiness_timeout: parse(
+                &get,
+                "READINESS_TIMEOUT_MS",
+                Duration::from_millis(1000),
+                |v| bounded(v, 1, 60_000).map(Duration::from_millis),
+            )?,
+            token_ttl: parse(&get, "TOKEN_TTL_SECONDS", Duration::from_secs(3600), |v| {
+                bounded(v, 1, 31_536_000).map(Duration::from_secs)
+            })?,
+            log_format: parse(&get, "LOG_FORMAT", LogFormat::Json, |v| v.parse())?,
+            log_level: parse(&get, "LOG_LEVEL", "info,sqlx=warn".to_string(), |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .map(|_| v.to_string())
+                    .map_err(|_| {
+                        "must be a level (error, warn, info, debug, trace) or a tracing filter"
+                            .into()
+                    })
+            })?,
+            shutdown_delay: parse(&get, "SHUTDOWN_DELAY_SECONDS", Duration::ZERO, |v| {
+                bounded(v, 0, 600).map(Duration::from_secs)
+            })?,
+            shutdown_drain: parse(
+                &get,
+                "SHUTDOWN_DRAIN_SECONDS",
+                Duration::from_secs(10),
+                |v| bounded(v, 0, 3600).map(Duration::from_secs),
+            )?,
+            migrate_on_start: parse(&get, "MIGRATE_ON_START", true, |v| match v {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err("must be true or false".into()),
+            })?,
+        })
+    }
+
+    /// Connection options for the pool: the URL plus the statement timeout, sent in the startup
+    /// packet so that it costs no round trip.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        let timeout_ms = self.statement_timeout.as_millis().to_string();
+        PgConnectOptions::from_str(self.database_url.expose_secret())
+            .expect("DATABASE_URL was validated when the settings were read")
+            .application_name("phonecalls")
+            .options([("statement_timeout", timeout_ms.as_str())])
+    }
+}
+
+fn parse<T>(
+    get: &impl Fn(&'static str) -> Option<String>,
+    setting: &'static str,
+    default: T,
+    convert: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    match get(setting) {
+        None => Ok(default),
+        Some(raw) => convert(raw.trim()).map_err(|problem| ConfigError { setting, problem }),
+    }
+}
+
+fn bounded(raw: &str, min: u64, max: u64) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from {min} to {max}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| env.get(name).cloned())
+    }
+
+    const URL: (&str, &str) = ("DATABASE_URL", "postgres://u:p@localhost/db");
+
+    #[test]
+    fn defaults_apply_when_only_the_database_url_is_set() {
+        let s = settings(&[URL]).unwrap();
+        assert_eq!(s.listen_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.pool_size, 10);
+        assert_eq!(s.token_ttl, Duration::from_secs(3600));
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(s.migrate_on_start);
+    }
+
+    #[test]
+    fn env_example_documents_every_setting_and_every_setting_is_read() {
+        let example = include_str!("../.env.example");
+        for name in SETTING_NAMES {
+            assert!(
+                example.contains(&format!("{name}=")),
+                "{name} is missing from .env.example"
+            );
+        }
+        // A value that is read and invalid is reported, proving the name is really consulted.
+        for name in SETTING_NAMES.iter().filter(|n| **n != "DATABASE_URL") {
+            let err = settings(&[URL, (name, "\u{1}invalid")]).unwrap_err();
+            assert_eq!(err.setting, *name);
+        }
+    }
+
+    #[test]
+    fn a_missing_database_url_names_the_setting() {
+        let err = settings(&[]).unwrap_err();
+        assert_eq!(err.setting, "DATABASE_URL");
+        assert!(err
+            .to_string()
+            .starts_with("invalid configuration: DATABASE_URL"));
+    }
+
+    #[test]
+    fn each_invalid_value_names_its_setting() {
+        let cases = [
+            ("DATABASE_URL", "mysql://x"),
+            ("LISTEN_ADDR", "localhost"),
+            ("HTTP_WORKERS", "0"),
+            ("DATABASE_POOL_SIZE", "ten"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "-1"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "0"),
+            ("READINESS_TIMEOUT_MS", "1.5"),
+            ("TOKEN_TTL_SECONDS", "99999999999"),
+            ("LOG_FORMAT", "xml"),
+            ("LOG_LEVEL", "loud=[["),
+            ("SHUTDOWN_DELAY_SECONDS", "-2"),
+            ("SHUTDOWN_DRAIN_SECONDS", "forever"),
+            ("MIGRATE_ON_START", "maybe"),
+        ];
+        for (name, value) in cases {
+            let mut pairs = vec![URL];
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, value));
+            let err = settings(&pairs).unwrap_err();
+            assert_eq!(err.setting, name, "{name}={value}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod middleware;
+pub mod phone_calls;
+pub mod startup;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,35 @@
+//! The `phonecalls` binary: parse the command line, load the configuration, dispatch.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use phonecalls::cli::{self, Cli};
+use phonecalls::config::Settings;
+
+fn main() -> ExitCode {
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("invalid configuration: .env cannot be read: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(cli::run(cli, settings))
+}

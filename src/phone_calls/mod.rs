@@ -1,0 +1,3 @@
+//! The PhoneCalls resource of UAPI: `/uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
+
+pub mod routes;

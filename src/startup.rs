@@ -1,0 +1,226 @@
+//! Builds the HTTP application: the shared state, the routes, the server bound to its listener,
+//! and the graceful shutdown that drains it.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use sqlx::PgPool;
+
+use crate::auth::oauth;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::{db, health, middleware, phone_calls};
+
+/// Largest JSON body accepted (the switch's batches are the largest bodies).
+pub const JSON_LIMIT: usize = 4 * 1024 * 1024;
+/// Largest OAuth form accepted.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    /// Set when a shutdown starts: `/readyz` answers 503 from then on.
+    pub draining: Arc<AtomicBool>,
+    /// Set once the schema is known to be migrated: `/readyz` answers 503 until then.
+    pub migrated: Arc<AtomicBool>,
+}
+
+/// The application bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+/// Stops a running application gracefully, as SIGTERM does.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    server: ServerHandle,
+    draining: Arc<AtomicBool>,
+    delay: Duration,
+}
+
+impl ShutdownHandle {
+    /// Turns readiness to 503, keeps serving for the shutdown delay (so that a load balancer
+    /// sees the 503 and stops sending traffic), then stops accepting connections, lets in-flight
+    /// requests finish (up to the drain time), and returns once the server has stopped.
+    pub async fn shutdown(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        if !self.delay.is_zero() {
+            tracing::info!(
+                delay_ms = self.delay.as_millis() as u64,
+                "shutdown: readiness is 503, still serving"
+            );
+            tokio::time::sleep(self.delay).await;
+        }
+        tracing::info!("shutdown: no new connections; draining in-flight requests");
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the server over a lazy
+    /// pool. Nothing touches the database yet.
+    pub fn build(settings: Settings) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(settings.listen_addr)?;
+        let port = listener.local_addr()?.port();
+        let pool = db::lazy_pool(&settings);
+        let state = AppState {
+            pool,
+            migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
+            settings: Arc::new(settings),
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        let server = server(state.clone(), listener)?;
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            server: self.server.handle(),
+            draining: self.state.draining.clone(),
+            delay: self.state.settings.shutdown_delay,
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT (or a `ShutdownHandle`), then drains and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let shutdown = self.shutdown_handle();
+        let signals = tokio::spawn(async move {
+            wait_for_termination().await;
+            shutdown.shutdown().await;
+        });
+        let result = self.server.await;
+        signals.abort();
+        self.state.pool.close().await;
+        result
+    }
+}
+
+/// Applies pending migrations, retrying while the database is unreachable, then marks the
+/// application ready. Gives up on errors that a retry cannot fix, and when a shutdown starts.
+pub async fn migrate_when_reachable(state: &AppState) -> Result<(), sqlx::migrate::MigrateError> {
+    loop {
+        match db::migrate(&state.pool).await {
+            Ok(()) => {
+                state.migrated.store(true, Ordering::SeqCst);
+                tracing::info!("database schema is up to date");
+                return Ok(());
+            }
+            Err(sqlx::migrate::MigrateError::Execute(e)) if crate::error::is_unavailable(&e) => {
+                if state.draining.load(Ordering::SeqCst) {
+                    return Err(sqlx::migrate::MigrateError::Execute(e));
+                }
+                tracing::warn!(error = %e, "database unreachable; migrations will be retried");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    })
+}
+
+fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    let drain = state.settings.shutdown_drain;
+    let workers = state.settings.http_workers;
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(|e, _| ApiError::RequestInvalid(json_rejection(&e)).into()),
+            )
+            .app_data(
+                web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
+                    ApiError::RequestInvalid(format!("The query string is not valid: {e}.")).into()
+                }),
+            )
+            .app_data(web::PathConfig::default().error_handler(|e: PathError, _| {
+                ApiError::RequestInvalid(format!("The path is not valid: {e}.")).into()
+            }))
+            .app_data(
+                web::FormConfig::default().error_handler(|e: UrlencodedError, _| {
+                    ApiError::RequestInvalid(format!("The form body is not valid: {e}.")).into()
+                }),
+            )
+            .wrap(from_fn(middleware::request_context))
+            .service(
+                web::resource("/livez")
+                    .route(web::get().to(health::livez))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource("/readyz")
+                    .route(web::get().to(health::readyz))
+                    .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource(["/oauth/token.php", "/oauth/token"])
+                    .app_data(web::PayloadConfig::new(FORM_LIMIT))
+                    .route(web::post().to(oauth::issue_token))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .configure(phone_calls::routes::configure)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+            }))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(drain.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+fn json_rejection(error: &JsonPayloadError) -> String {
+    match error {
+        JsonPayloadError::ContentType => {
+            "The request body must be sent with Content-Type: application/json.".into()
+        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            format!("The request body is larger than {limit} bytes.")
+        }
+        JsonPayloadError::Deserialize(e) => {
+            format!("The request body is not valid JSON for this resource: {e}.")
+        }
+        _ => "The request body could not be read.".into(),
+    }
+}

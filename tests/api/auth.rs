@@ -1,0 +1,194 @@
+//! Bearer authentication (spec §2.1): every way a request can fail to authenticate gets 401
+//! `access_denied` with `WWW-Authenticate`, and a valid token gets through.
+
+use crate::helpers::*;
+use phonecalls::accounts;
+
+const LIST: &str = "/uapi/phoneCalls/@me/@self/";
+const REALM_ONLY: &str = r#"Bearer realm="uapi""#;
+const INVALID_TOKEN: &str = r#"Bearer realm="uapi", error="invalid_token""#;
+
+async fn assert_unauthorized(response: reqwest::Response, www_authenticate: &str) {
+    let headers = assert_error(response, 401, "access_denied").await;
+    assert_eq!(headers["www-authenticate"], www_authenticate);
+}
+
+#[tokio::test]
+async fn a_request_without_credentials_is_denied_with_the_realm_only() {
+    let app = spawn_app().await;
+    assert_unauthorized(app.get(LIST).await, REALM_ONLY).await;
+}
+
+#[tokio::test]
+async fn another_scheme_or_a_bare_bearer_carries_no_token() {
+    let app = spawn_app().await;
+    for header in [
+        "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+        "Bearer",
+        "Bearer    ",
+        "Token abc",
+        "",
+    ] {
+        let response = app.get_with_authorization(LIST, header).await;
+        assert_unauthorized(response, REALM_ONLY).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_tokens_are_denied_as_invalid() {
+    let app = spawn_app().await;
+    let unknown = phonecalls::auth::token::generate_token();
+    let malformed = [
+        format!("Bearer {unknown}"),
+        "Bearer pct_short".to_string(),
+        "Bearer not-a-token-at-all".to_string(),
+        format!("Bearer {}", unknown.replacen("pct_", "xyz_", 1)),
+        format!("Bearer {unknown} trailing"),
+        format!("Bearer {}", "A".repeat(64 * 1024)),
+    ];
+    for header in malformed {
+        let response = app.get_with_authorization(LIST, &header).await;
+        assert_unauthorized(response, INVALID_TOKEN).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_denied() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.alice).await;
+    sqlx::query("UPDATE access_tokens SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 second'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let response = app
+        .get_with_authorization(LIST, &format!("Bearer {token}"))
+        .await;
+    assert_unauthorized(response, INVALID_TOKEN).await;
+}
+
+#[tokio::test]
+async fn a_token_expires_after_its_lifetime() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = accounts::issue_token(app.pool(), f.alice, std::time::Duration::from_secs(1))
+        .await
+        .unwrap()
+        .access_token;
+    let before = app
+        .get_with_authorization(LIST, &format!("Bearer {token}"))
+        .await;
+    assert_ne!(before.status(), 401, "a fresh token is accepted");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = app
+        .get_with_authorization(LIST, &format!("Bearer {token}"))
+        .await;
+    assert_unauthorized(after, INVALID_TOKEN).await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_denied_at_once() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.alice).await;
+    let before = app
+        .get_with_authorization(LIST, &format!("Bearer {token}"))
+        .await;
+    assert_ne!(before.status(), 401);
+    accounts::revoke_token(app.pool(), &token).await.unwrap();
+    let after = app
+        .get_with_authorization(LIST, &format!("Bearer {token}"))
+        .await;
+    assert_unauthorized(after, INVALID_TOKEN).await;
+}
+
+#[tokio::test]
+async fn a_valid_token_is_accepted_in_any_scheme_case_and_in_the_query() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.alice).await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = app
+            .get_with_authorization(LIST, &format!("{scheme} {token}"))
+            .await;
+        // Past authentication: the list itself is not served yet by this build.
+        assert_error(response, 501, "request_not_implemented").await;
+    }
+    let response = app
+        .get(&format!("{LIST}?accessRequestToken=Bearer%20{token}"))
+        .await;
+    assert_error(response, 501, "request_not_implemented").await;
+    let response = app
+        .get(&format!("{LIST}?accessRequestToken=Bearer%20pct_wrong"))
+        .await;
+    assert_unauthorized(response, INVALID_TOKEN).await;
+}
+
+#[tokio::test]
+async fn a_token_of_a_deleted_account_is_denied() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.switch).await;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(f.switch)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let response = app
+        .get_with_authorization(LIST, &format!("Bearer {token}"))
+        .await;
+    assert_unauthorized(response, INVALID_TOKEN).await;
+}
+
+#[tokio::test]
+async fn garbage_tokens_are_refused_without_asking_the_database() {
+    // The database is unreachable: a lookup would answer 503, the shape check answers 401.
+    let app = spawn_app_without_database().await;
+    for header in ["Bearer pct_short", "Bearer garbage", "Basic abc"] {
+        let response = app.get_with_authorization(LIST, header).await;
+        assert_eq!(response.status(), 401, "{header}");
+    }
+    let well_formed = phonecalls::auth::token::generate_token();
+    let response = app
+        .get_with_authorization(LIST, &format!("Bearer {well_formed}"))
+        .await;
+    let headers = assert_error(response, 503, "service_unavailable").await;
+    assert!(headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn writing_methods_on_phone_calls_need_a_token_then_are_not_implemented() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.alice).await;
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let anonymous = app
+            .client
+            .request(method.clone(), app.url(LIST))
+            .send()
+            .await
+            .unwrap();
+        assert_error(anonymous, 401, "access_denied").await;
+        let response = app
+            .client
+            .request(method, app.url("/uapi/phoneCalls/@me/0003*210/abc"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 501, "request_not_implemented").await;
+    }
+    let response = app
+        .client
+        .patch(app.url(LIST))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let headers = assert_error(response, 405, "method_not_allowed").await;
+    assert_eq!(headers["allow"], "GET, POST, PUT, DELETE");
+}

@@ -1,0 +1,372 @@
+//! Test support: a fresh migrated database per test, the real application on a random port, the
+//! real binary for command-line and signal tests, and typed helpers so tests read as use cases.
+
+use std::process::Command;
+use std::sync::Once;
+use std::time::Duration;
+
+use phonecalls::accounts::{self, Role};
+use phonecalls::config::Settings;
+use phonecalls::startup::{self, Application, ShutdownHandle};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The server every test database is created on (set by `scripts/test`).
+pub fn server_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a PostgreSQL server for the tests; run scripts/test")
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map(|i| authority_start + i);
+    let root = match path_start {
+        Some(i) => &base[..i],
+        None => base,
+    };
+    format!("{root}/{name}{query}")
+}
+
+/// A database of its own for one test, already migrated.
+pub struct TestDb {
+    pub url: String,
+    pub pool: PgPool,
+}
+
+static TRACING: Once = Once::new();
+
+/// Creates and migrates a fresh database.
+pub async fn test_db() -> TestDb {
+    TRACING.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            phonecalls::telemetry::init(
+                phonecalls::config::LogFormat::Pretty,
+                "debug",
+                phonecalls::telemetry::LogTarget::Stderr,
+            );
+        }
+    });
+    let server = server_url();
+    let name = format!("phonecalls_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server)
+        .await
+        .expect("connecting to the test server");
+    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+        .execute(&mut admin)
+        .await
+        .expect("creating the test database");
+    admin.close().await.ok();
+    let url = with_database(&server, &name);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&url)
+        .await
+        .expect("connecting to the test database");
+    phonecalls::db::migrate(&pool)
+        .await
+        .expect("migrating the test database");
+    TestDb { url, pool }
+}
+
+/// Settings for a test application on `database_url`, listening on a random port.
+pub fn settings_for(database_url: &str) -> Settings {
+    settings_with(database_url, &[])
+}
+
+/// Test settings with some values overridden (names as in `.env.example`).
+pub fn settings_with(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut env: std::collections::HashMap<String, String> = [
+        ("DATABASE_URL", database_url),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("HTTP_WORKERS", "2"),
+        ("DATABASE_POOL_SIZE", "4"),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "1000"),
+        ("READINESS_TIMEOUT_MS", "500"),
+        ("SHUTDOWN_DRAIN_SECONDS", "5"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Settings::from_lookup(move |name| env.get(name).cloned()).expect("test settings are valid")
+}
+
+/// A URL on which no PostgreSQL answers (nothing listens on port 1).
+pub const UNREACHABLE_DATABASE: &str = "postgres://nobody:nothing@127.0.0.1:1/nowhere";
+
+/// The application over a database that cannot be reached. No migration is attempted.
+pub async fn spawn_app_without_database() -> TestApp {
+    let settings = settings_with(UNREACHABLE_DATABASE, &[("MIGRATE_ON_START", "false")]);
+    let app = Application::build(settings).expect("building the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        db: None,
+        client: client(),
+        shutdown,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The real application, serving on a random port of 127.0.0.1.
+pub struct TestApp {
+    pub address: String,
+    /// None for an application whose database is unreachable.
+    pub db: Option<TestDb>,
+    pub client: reqwest::Client,
+    pub shutdown: ShutdownHandle,
+}
+
+/// Spawns the application on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    let db = test_db().await;
+    let settings = settings_for(&db.url);
+    spawn_app_on(db, settings).await
+}
+
+/// Spawns the application with the given settings over an existing database.
+pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
+    let app = Application::build(settings).expect("building the application");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    if state.settings.migrate_on_start {
+        startup::migrate_when_reachable(&state)
+            .await
+            .expect("migrations");
+    }
+    TestApp {
+        address,
+        db: Some(db),
+        client: client(),
+        shutdown,
+    }
+}
+
+impl TestApp {
+    /// The application's database pool (panics for an app without a database).
+    pub fn pool(&self) -> &PgPool {
+        &self.db.as_ref().expect("this test app has a database").pool
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_with_authorization(
+        &self,
+        path: &str,
+        authorization: &str,
+    ) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", authorization)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// POSTs a form to the OAuth token endpoint.
+    pub async fn oauth_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/token.php"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(serde_urlencoded::to_string(form).unwrap())
+            .send()
+            .await
+            .expect("POST /oauth/token.php")
+    }
+}
+
+/// Accounts most tests need: one organization with its account, two users with an extension
+/// each, a second organization with a user, an admin and a switch account.
+pub struct Fixture {
+    pub org: i64,
+    pub org_account: i64,
+    pub alice: i64,
+    pub bob: i64,
+    pub other_org: i64,
+    pub carol: i64,
+    pub admin: i64,
+    pub switch: i64,
+}
+
+pub async fn fixture(pool: &PgPool) -> Fixture {
+    let org = accounts::create_organization(pool, "Acme", "0003")
+        .await
+        .unwrap()
+        .id;
+    let other_org = accounts::create_organization(pool, "Globex", "0007")
+        .await
+        .unwrap()
+        .id;
+    let org_account = accounts::create_user(pool, "Acme", Role::Organization, Some(org))
+        .await
+        .unwrap()
+        .id;
+    let alice = accounts::create_user(pool, "Alice", Role::User, Some(org))
+        .await
+        .unwrap()
+        .id;
+    let bob = accounts::create_user(pool, "Bob", Role::User, Some(org))
+        .await
+        .unwrap()
+        .id;
+    let carol = accounts::create_user(pool, "Carol", Role::User, Some(other_org))
+        .await
+        .unwrap()
+        .id;
+    let admin = accounts::create_user(pool, "Root", Role::Admin, None)
+        .await
+        .unwrap()
+        .id;
+    let switch = accounts::create_user(pool, "Switch", Role::Switch, None)
+        .await
+        .unwrap()
+        .id;
+    accounts::create_extension(pool, alice, "210")
+        .await
+        .unwrap();
+    accounts::create_extension(pool, bob, "211").await.unwrap();
+    accounts::create_extension(pool, carol, "210")
+        .await
+        .unwrap();
+    Fixture {
+        org,
+        org_account,
+        alice,
+        bob,
+        other_org,
+        carol,
+        admin,
+        switch,
+    }
+}
+
+/// Issues a one-hour token for `user`.
+pub async fn token_for(pool: &PgPool, user: i64) -> String {
+    accounts::issue_token(pool, user, Duration::from_secs(3600))
+        .await
+        .unwrap()
+        .access_token
+}
+
+/// Asserts the exact error envelope: status, JSON content type, `{"error":{"code","message"}}`
+/// with nothing else, a non-empty message, and a request id. Returns the response headers.
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> reqwest::header::HeaderMap {
+    let headers = response.headers().clone();
+    assert_eq!(
+        response.status(),
+        StatusCode::from_u16(status).unwrap(),
+        "status (expected code {code})"
+    );
+    assert!(
+        headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json")),
+        "content type of a {status} {code}: {:?}",
+        headers.get("content-type")
+    );
+    assert!(
+        headers.contains_key("x-request-id"),
+        "X-Request-Id on a {status}"
+    );
+    let body: Value = response.json().await.expect("an error body is JSON");
+    let object = body.as_object().expect("error body is an object");
+    assert_eq!(object.len(), 1, "only `error` at the top: {body}");
+    let error = body["error"].as_object().expect("`error` is an object");
+    assert_eq!(error.len(), 2, "only code and message: {body}");
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    headers
+}
+
+/// The real `phonecalls` binary, configured for `database_url`, with a clean environment.
+pub fn cli(database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_phonecalls"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("LOG_LEVEL", "warn")
+        // Keep the binary from reading a developer's .env in the crate root.
+        .current_dir(std::env::temp_dir());
+    command
+}
+
+/// Output of a command-line run.
+pub struct CliOutput {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn json(&self) -> Value {
+        assert!(self.success, "command failed: {}", self.stderr);
+        let lines: Vec<&str> = self.stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one JSON object on one line: {:?}",
+            self.stdout
+        );
+        serde_json::from_str(lines[0]).expect("stdout is JSON")
+    }
+}
+
+/// Runs the binary with `args` (blocking work is moved off the async runtime).
+pub async fn run_cli(database_url: &str, args: &[&str]) -> CliOutput {
+    let mut command = cli(database_url);
+    command.args(args);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("running phonecalls"))
+        .await
+        .unwrap();
+    CliOutput {
+        success: output.status.success(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Counts rows of a table.
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
