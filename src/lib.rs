@@ -8,5 +8,6 @@ pub mod health;
 pub mod middleware;
 pub mod phone_calls;
 pub mod startup;
+pub mod switch_feed;
 pub mod telemetry;
 pub mod time;

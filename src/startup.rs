@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use crate::auth::oauth;
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::{db, health, middleware, phone_calls};
+use crate::{db, health, middleware, phone_calls, switch_feed};
 
 /// Largest JSON body accepted (the switch's batches are the largest bodies).
 pub const JSON_LIMIT: usize = 4 * 1024 * 1024;
@@ -197,6 +197,7 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
                     .default_service(method_not_allowed("POST")),
             )
             .configure(phone_calls::routes::configure)
+            .configure(switch_feed::routes::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
             }))
@@ -209,7 +210,7 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     Ok(server)
 }
 
-fn json_rejection(error: &JsonPayloadError) -> String {
+pub fn json_rejection(error: &JsonPayloadError) -> String {
     match error {
         JsonPayloadError::ContentType => {
             "The request body must be sent with Content-Type: application/json.".into()

@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::accounts::{self, AdminError, Role};
 use crate::config::Settings;
 use crate::startup::{self, Application};
+use crate::switch_feed::demo;
+use crate::switch_feed::repo::ApplyError;
 use crate::{db, telemetry};
 
 #[derive(Debug, Parser)]
@@ -58,6 +60,23 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Demo data.
+    Demo {
+        #[command(subcommand)]
+        action: DemoAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoAction {
+    /// Create live calls in varied states among an organization's extensions, through the
+    /// switch feed's write path: prints {"created":N}.
+    Calls {
+        #[arg(long = "org", value_name = "ID")]
+        org: i64,
+        #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+        count: u16,
     },
 }
 
@@ -220,6 +239,17 @@ async fn administer(
         } => {
             accounts::revoke_token(pool, &token).await?;
             to_json(serde_json::json!({"revoked": true}))
+        }
+        Command::Demo {
+            action: DemoAction::Calls { org, count },
+        } => {
+            let created = demo::create_live_calls(pool, org, usize::from(count))
+                .await
+                .map_err(|e| match e {
+                    ApplyError::Invalid(message) => AdminError::Invalid(message),
+                    ApplyError::Database(e) => AdminError::Database(e),
+                })?;
+            to_json(serde_json::json!({"created": created}))
         }
     }
 }

@@ -190,6 +190,28 @@ impl TestApp {
             .expect("GET")
     }
 
+    /// PUTs one switch report (`body` is sent as JSON).
+    pub async fn put_report(&self, token: &str, id: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/switch/v1/phoneCalls/{id}")))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT /switch/v1/phoneCalls/{id}")
+    }
+
+    /// POSTs a batch of switch reports: `{"reports": reports}`.
+    pub async fn post_batch(&self, token: &str, reports: &[Value]) -> reqwest::Response {
+        self.client
+            .post(self.url("/switch/v1/phoneCalls"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "reports": reports }))
+            .send()
+            .await
+            .expect("POST /switch/v1/phoneCalls")
+    }
+
     /// POSTs a form to the OAuth token endpoint.
     pub async fn oauth_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
@@ -369,4 +391,27 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+/// A complete first report for a call charged to `0003*210` with views on `0003*210` and
+/// `0003*211` (the fixture's Alice and Bob).
+pub fn first_report(id: &str, sequence: i64) -> Value {
+    serde_json::json!({
+        "id": id,
+        "sequence": sequence,
+        "extension": "0003*210",
+        "published": "2026-11-28T14:40:28Z",
+        "nonce": "n-1",
+        "phoneCallView": [
+            {"id": "00", "extension": "0003*210", "source": ["0003*210"], "destination": ["0003*211"],
+             "flow": 2, "status": 4, "ringing": "2026-11-28T14:40:29Z"},
+            {"id": "01", "extension": "0003*211", "source": ["0003*210"], "destination": ["0003*211"],
+             "flow": 2, "status": 3, "callerId": "Alice <210>", "ringing": "2026-11-28T14:40:29Z"}
+        ]
+    })
+}
+
+/// A new call id.
+pub fn new_call_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }

@@ -9,3 +9,5 @@ mod health;
 mod oauth;
 mod schema;
 mod shutdown;
+mod switch_feed;
+mod switch_validation;

@@ -1,0 +1,204 @@
+//! `PUT /switch/v1/phoneCalls/{phoneCallId}` and the batch `POST /switch/v1/phoneCalls`, for
+//! `switch` accounts only.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::repo::{self, ApplyError, Outcome};
+use super::report::{self, parse_report};
+use crate::accounts::Role;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::startup::{method_not_allowed, AppState};
+
+/// Most reports in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// Largest body of a single report.
+const SINGLE_LIMIT: usize = 256 * 1024;
+
+/// Mounts the feed.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/switch/v1/phoneCalls/{phoneCallId}")
+            .app_data(json_config(SINGLE_LIMIT))
+            .route(web::put().to(put_report))
+            .default_service(method_not_allowed("PUT")),
+    )
+    .service(
+        web::resource("/switch/v1/phoneCalls")
+            .app_data(json_config(crate::startup::JSON_LIMIT))
+            .route(web::post().to(post_batch))
+            .default_service(method_not_allowed("POST")),
+    );
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|e, _| ApiError::RequestInvalid(crate::startup::json_rejection(&e)).into())
+}
+
+/// A caller whose account is a switch: 401 without a valid token, 403 for any other role.
+pub struct SwitchCaller(pub Caller);
+
+/// Authenticates the switch, and only then reads the JSON body. actix-web runs a handler's
+/// extractors concurrently, so a `web::Json` argument could answer 400 for a bad body before a
+/// caller without the right token got its 401 or 403; reading the body here keeps the order.
+/// Body errors come out as the `ApiError` of the resource's `JsonConfig` error handler.
+async fn switch_and_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Caller, Value), actix_web::Error> {
+    let SwitchCaller(caller) = SwitchCaller::from_request(req, &mut Payload::None).await?;
+    let body = web::Json::<Value>::from_request(req, &mut payload.into_inner()).await?;
+    Ok((caller, body.into_inner()))
+}
+
+impl FromRequest for SwitchCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            if caller.role == Role::Switch {
+                Ok(SwitchCaller(caller))
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Applied {
+    id: Uuid,
+    sequence: i64,
+    applied: bool,
+}
+
+fn status_of(outcome: Outcome) -> StatusCode {
+    if outcome == Outcome::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Invalid(message) => ApiError::RequestInvalid(message),
+            ApplyError::Database(e) => e.into(),
+        }
+    }
+}
+
+async fn put_report(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (caller, body) = switch_and_body(&req, payload).await?;
+    let invalid = |e: report::Invalid| ApiError::RequestInvalid(e.0);
+    let id = report::parse_id(
+        req.match_info().get("phoneCallId").unwrap_or_default(),
+        "phoneCallId",
+    )
+    .map_err(invalid)?;
+    let report = parse_report(&body, Some(id)).map_err(invalid)?;
+    let outcome = repo::apply(&state.pool, caller.organization_id, &report)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(HttpResponse::build(status_of(outcome)).json(Applied {
+        id: report.id,
+        sequence: report.sequence,
+        applied: outcome.applied(),
+    }))
+}
+
+/// One entry of a batch answer, in the order of the reports.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BatchResult {
+    Done {
+        id: Uuid,
+        status: u16,
+        sequence: i64,
+        applied: bool,
+    },
+    Refused {
+        id: Option<String>,
+        status: u16,
+        error: ErrorBody,
+    },
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    code: &'static str,
+    message: String,
+}
+
+async fn post_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (caller, body) = switch_and_body(&req, payload).await?;
+    let reports = match body.get("reports") {
+        Some(Value::Array(reports)) if !reports.is_empty() && reports.len() <= MAX_BATCH => reports,
+        Some(Value::Array(_)) => {
+            return Err(ApiError::RequestInvalid(format!(
+                "reports must hold 1 to {MAX_BATCH} reports"
+            ))
+            .into())
+        }
+        _ => {
+            return Err(
+                ApiError::RequestInvalid("the body must be {\"reports\":[...]}".into()).into(),
+            )
+        }
+    };
+    let mut results = Vec::with_capacity(reports.len());
+    for (i, value) in reports.iter().enumerate() {
+        let refused = |message: String| BatchResult::Refused {
+            id: value.get("id").and_then(Value::as_str).map(str::to_string),
+            status: 400,
+            error: ErrorBody {
+                code: "request_invalid",
+                message,
+            },
+        };
+        let report = match parse_report(value, None) {
+            Ok(report) => report,
+            Err(e) => {
+                results.push(refused(format!("reports[{i}]: {}", e.0)));
+                continue;
+            }
+        };
+        match repo::apply(&state.pool, caller.organization_id, &report).await {
+            Ok(outcome) => results.push(BatchResult::Done {
+                id: report.id,
+                status: status_of(outcome).as_u16(),
+                sequence: report.sequence,
+                applied: outcome.applied(),
+            }),
+            Err(ApplyError::Invalid(message)) => {
+                results.push(refused(format!("reports[{i}]: {message}")))
+            }
+            // The database is failing: stop here. Reports already applied stay applied, and the
+            // switch can resend the whole batch, since replays change nothing.
+            Err(ApplyError::Database(e)) => return Err(ApiError::from(e).into()),
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
