@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 400 `request_invalid`: a request body or parameter that does not parse; the message names it.
     #[error("invalid request: {0}")]
     RequestInvalid(String),
+    /// 400 with the list parameter's own code (`count_invalid`, `user_invalid`, ...).
+    #[error("invalid list parameter: {}", .0.code())]
+    Param(crate::phone_calls::query::ParamError),
     /// 404 `not_found`: no such route.
     #[error("no such route")]
     NotFound,
@@ -54,6 +57,7 @@ impl ApiError {
         match self {
             Self::Unauthorized { .. } | Self::Forbidden => "access_denied",
             Self::RequestInvalid(_) => "request_invalid",
+            Self::Param(p) => p.code(),
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::NotImplemented => "request_not_implemented",
@@ -67,6 +71,7 @@ impl ApiError {
             Self::Unauthorized { .. } => "Access denied. A valid access token is required: send it as Authorization: Bearer <token>.",
             Self::Forbidden => "Access denied. The account of this access token may not use this resource.",
             Self::RequestInvalid(message) => message,
+            Self::Param(p) => p.message(),
             Self::NotFound => "The requested resource does not exist.",
             Self::MethodNotAllowed { .. } => "The HTTP method is not allowed on this resource.",
             Self::NotImplemented => "The request is not implemented by this service.",
@@ -89,7 +94,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::RequestInvalid(_) => StatusCode::BAD_REQUEST,
+            Self::RequestInvalid(_) | Self::Param(_) => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,

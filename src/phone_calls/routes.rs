@@ -1,9 +1,16 @@
-//! Handlers of `/uapi/phoneCalls/...`. Every method authenticates first (spec §2.4 check order).
+//! Handlers of `/uapi/phoneCalls/...`: thin, in the check order of spec §2.4 (authentication,
+//! then every syntactic check of path and query, then resolution against the database).
 
-use actix_web::web;
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
+use super::model::ListResponse;
+use super::path::{self, CallRef};
+use super::query::{self, Field};
+use super::repo;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::startup::{method_not_allowed, AppState};
 
 /// Mounts the resource.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -13,17 +20,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(not_implemented))
             .route(web::put().to(not_implemented))
             .route(web::delete().to(not_implemented))
-            .default_service(crate::startup::method_not_allowed("GET, POST, PUT, DELETE")),
+            .default_service(method_not_allowed("GET, POST, PUT, DELETE")),
     );
 }
 
-/// Listing lands with the list issue; until then an authenticated GET is answered as a UAPI
-/// method this service does not carry out yet.
-async fn list(_caller: Caller) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotImplemented)
+/// `GET /uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // Authentication first, before anything about the request is looked at.
+    let caller = Caller::from_request(&req, &mut Payload::None).await?;
+    let tail = req.match_info().get("tail").unwrap_or("");
+    let list_path = path::parse(tail)
+        .ok_or(ApiError::NotFound)?
+        .map_err(ApiError::Param)?;
+    let request = query::parse(req.query_string()).map_err(ApiError::Param)?;
+    let scope = repo::resolve(&state.pool, &caller, &list_path).await?;
+    let call = match list_path.call {
+        CallRef::Any => None,
+        CallRef::Id(id) => Some(id),
+        CallRef::Malformed => return Ok(HttpResponse::NoContent().finish()),
+    };
+    let with_views = request.fields.contains(Field::PhoneCallView);
+    let page = repo::list(&state.pool, &caller, &scope, call, &request, with_views).await?;
+    if page.calls.is_empty() {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    Ok(HttpResponse::Ok().json(ListResponse::new(
+        &page,
+        &request,
+        req.path(),
+        req.query_string(),
+    )))
 }
 
 /// Making, controlling and hanging up calls is the switch's job (spec §2.4).
-async fn not_implemented(_caller: Caller) -> Result<actix_web::HttpResponse, ApiError> {
+async fn not_implemented(_caller: Caller) -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotImplemented)
 }

@@ -285,9 +285,9 @@ RETURNING (xmax = 0) AS created";
 
 const INSERT_VIEWS: &str = "
 INSERT INTO phone_call_views
-    (phone_call_id, view_id, organization_id, extension_id, extension, source, destination, flow, status,
-     ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold, holder, disposition)
-SELECT $1, v.view_id, $2, v.extension_id, v.extension, v.source, v.destination, v.flow, v.status,
+    (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination, flow,
+     status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold, holder, disposition)
+SELECT $1, v.view_id, $2, $4, v.extension_id, v.extension, v.source, v.destination, v.flow, v.status,
        v.ringing, v.caller_id, v.recording, v.answered, v.parked, v.parked_pos, v.parked_by, v.on_hold,
        v.holder, v.disposition
 FROM jsonb_to_recordset($3) AS v(
@@ -331,6 +331,7 @@ async fn write(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError
             .bind(report.id)
             .bind(call.organization_id)
             .bind(sqlx::types::Json(views))
+            .bind(report.ended.is_none())
             .execute(&mut *tx)
             .await
             .map_err(constraint_to_invalid)?;

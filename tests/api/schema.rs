@@ -179,6 +179,7 @@ struct ViewRow {
     phone_call_id: Uuid,
     view_id: String,
     organization_id: i64,
+    call_live: bool,
     extension_id: i64,
     extension: String,
     source: Vec<String>,
@@ -200,6 +201,7 @@ impl ViewRow {
             phone_call_id: call.id,
             view_id: view_id.to_string(),
             organization_id: call.organization_id,
+            call_live: call.ended.is_none(),
             extension_id: ext.id,
             extension: ext.number.clone(),
             source: vec!["210".into()],
@@ -219,8 +221,8 @@ impl ViewRow {
         sqlx::query(
             "INSERT INTO phone_call_views
                  (phone_call_id, view_id, organization_id, extension_id, extension, source, destination,
-                  flow, status, caller_id, answered, parked_pos, parked_by, holder, disposition)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                  flow, status, caller_id, answered, parked_pos, parked_by, holder, disposition, call_live)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(self.phone_call_id)
         .bind(&self.view_id)
@@ -237,6 +239,7 @@ impl ViewRow {
         .bind(&self.parked_by)
         .bind(self.holder)
         .bind(self.disposition)
+        .bind(self.call_live)
         .execute(pool)
         .await
         .map(|_| ())
@@ -1324,5 +1327,49 @@ async fn every_table_and_every_column_not_obviously_named_has_a_comment() {
     assert!(
         comment_of("phone_call_views", "disposition").contains("5 not allowed"),
         "disposition comment"
+    );
+}
+
+#[tokio::test]
+async fn views_follow_their_calls_liveness() {
+    let db = test_db().await;
+    let c = calls_fixture(&db.pool).await;
+    let call = CallRow::valid(&c.alice);
+    call.insert(&db.pool).await.expect("a live call");
+    let view = ViewRow::valid(&call, "00", &c.alice);
+    assert_violation(
+        ViewRow {
+            call_live: false,
+            ..ViewRow::valid(&call, "01", &c.alice)
+        }
+        .insert(&db.pool)
+        .await,
+        FOREIGN_KEY,
+        "phone_call_views_live_fkey",
+        "a view marked ended on a live call",
+    );
+    view.insert(&db.pool).await.expect("a live view");
+    let live_views = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, bool>("SELECT bool_and(call_live) FROM phone_call_views")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert!(live_views(db.pool.clone()).await);
+    sqlx::query("UPDATE phone_calls SET ended = published + interval '1 minute'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        !live_views(db.pool.clone()).await,
+        "ending the call ends its views"
+    );
+    sqlx::query("UPDATE phone_calls SET ended = NULL")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        live_views(db.pool.clone()).await,
+        "reopening the call reopens its views"
     );
 }

@@ -1,0 +1,177 @@
+//! The database side of the list: resolving the path's user and extension for the caller, and
+//! running the statement that `sql` compiles.
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres, Row};
+use uuid::Uuid;
+
+use super::path::{ExtensionRef, ListPath, UserRef};
+use super::query::{ListRequest, ParamError};
+use super::sql::{self, Bind, Scope};
+use crate::accounts::Role;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Resolves the path's user and extension to the extensions it names, as the caller may see
+/// them. "Does not exist" and "exists but not yours" are the same error.
+pub async fn resolve(pool: &PgPool, caller: &Caller, path: &ListPath) -> Result<Scope, ApiError> {
+    match path.user {
+        UserRef::Owner => resolve_owner(pool, caller, &path.extension).await,
+        UserRef::Me => resolve_user(pool, caller, caller.user_id, &path.extension).await,
+        UserRef::Id(id) => resolve_user(pool, caller, id, &path.extension).await,
+    }
+}
+
+async fn resolve_user(
+    pool: &PgPool,
+    caller: &Caller,
+    user: i64,
+    extension: &ExtensionRef,
+) -> Result<Scope, ApiError> {
+    let (full, short) = match extension {
+        ExtensionRef::All => (None, None),
+        ExtensionRef::Full(number) => (Some(number.as_str()), None),
+        ExtensionRef::Short(number) => (None, Some(number.as_str())),
+    };
+    let row: Option<(Option<i64>, Vec<i64>)> = sqlx::query_as(
+        "SELECT u.organization_id, ARRAY(SELECT e.id FROM extensions e WHERE e.user_id = u.id \
+           AND ($2::text IS NULL OR e.number = $2) AND ($3::text IS NULL OR e.short_number = $3) ORDER BY e.id) \
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(user)
+    .bind(full)
+    .bind(short)
+    .fetch_optional(pool)
+    .await?;
+    let Some((organization, extensions)) = row else {
+        return Err(ApiError::Param(ParamError::User));
+    };
+    let may_see = user == caller.user_id
+        || caller.role == Role::Admin
+        || (caller.role == Role::Organization
+            && organization.is_some()
+            && organization == caller.organization_id);
+    if !may_see {
+        return Err(ApiError::Param(ParamError::User));
+    }
+    if *extension != ExtensionRef::All && extensions.is_empty() {
+        return Err(ApiError::Param(ParamError::Extension));
+    }
+    Ok(Scope::Extensions(extensions))
+}
+
+async fn resolve_owner(
+    pool: &PgPool,
+    caller: &Caller,
+    extension: &ExtensionRef,
+) -> Result<Scope, ApiError> {
+    let found: Option<(i64, i64, i64)> = match extension {
+        ExtensionRef::All => return Ok(Scope::Visible),
+        ExtensionRef::Full(number) => {
+            sqlx::query_as("SELECT id, user_id, organization_id FROM extensions WHERE number = $1")
+                .bind(number)
+                .fetch_optional(pool)
+                .await?
+        }
+        // A short number means one in the caller's own organization.
+        ExtensionRef::Short(number) => match caller.organization_id {
+            None => None,
+            Some(org) => {
+                sqlx::query_as(
+                    "SELECT id, user_id, organization_id FROM extensions WHERE organization_id = $1 AND short_number = $2",
+                )
+                .bind(org)
+                .bind(number)
+                .fetch_optional(pool)
+                .await?
+            }
+        },
+    };
+    let visible = found.filter(|(_, owner, org)| match caller.role {
+        Role::Admin => true,
+        Role::Organization => caller.organization_id == Some(*org),
+        Role::User => *owner == caller.user_id,
+        Role::Switch => false,
+    });
+    match visible {
+        Some((id, _, _)) => Ok(Scope::Extensions(vec![id])),
+        None => Err(ApiError::Param(ParamError::Extension)),
+    }
+}
+
+/// One call of a page, as stored.
+#[derive(Debug)]
+pub struct CallRow {
+    pub id: Uuid,
+    pub extension: String,
+    pub owner_id: i64,
+    pub owner_name: String,
+    pub owner_user_id: i64,
+    pub published: DateTime<Utc>,
+    pub answered: Option<DateTime<Utc>>,
+    pub nonce: Option<String>,
+    /// The views as JSON, already in their API shape; `None` when `fields` leaves them out.
+    pub views: Option<Box<RawValue>>,
+}
+
+/// A page of calls and the count of every call that matches.
+#[derive(Debug)]
+pub struct Page {
+    pub calls: Vec<CallRow>,
+    pub total: i64,
+}
+
+fn bind_all<'q>(
+    mut query: Query<'q, Postgres, PgArguments>,
+    binds: &'q [Bind],
+) -> Query<'q, Postgres, PgArguments> {
+    for bind in binds {
+        query = match bind {
+            Bind::Int(v) => query.bind(v),
+            Bind::Ints(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+            Bind::Texts(v) => query.bind(v),
+            Bind::Date(v) => query.bind(v),
+            Bind::Dates(v) => query.bind(v),
+            Bind::Uuid(v) => query.bind(v),
+            Bind::Uuids(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// Runs the list statement.
+pub async fn list(
+    pool: &PgPool,
+    caller: &Caller,
+    scope: &Scope,
+    call: Option<Uuid>,
+    request: &ListRequest,
+    with_views: bool,
+) -> Result<Page, ApiError> {
+    let statement = sql::list(caller, scope, call, request, with_views);
+    let rows = bind_all(sqlx::query(&statement.text), &statement.binds)
+        .fetch_all(pool)
+        .await?;
+    let mut total = 0;
+    let mut calls = Vec::with_capacity(rows.len());
+    for row in rows {
+        total = row.try_get(8)?;
+        let views: Option<sqlx::types::Json<Box<RawValue>>> = row.try_get(9)?;
+        calls.push(CallRow {
+            id: row.try_get(0)?,
+            extension: row.try_get(1)?,
+            owner_id: row.try_get(2)?,
+            owner_name: row.try_get(3)?,
+            owner_user_id: row.try_get(4)?,
+            published: row.try_get(5)?,
+            answered: row.try_get(6)?,
+            nonce: row.try_get(7)?,
+            views: views.map(|v| v.0),
+        });
+    }
+    Ok(Page { calls, total })
+}

@@ -1,0 +1,594 @@
+//! Compiles a typed list request into parameterized SQL: identifiers come only from the enums
+//! below as `&'static str`, every value is a bind, the caller's visibility is ANDed outside the
+//! path's scope and the user's filter, each in parentheses. `repo` runs what this produces.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::query::{FieldType, Filter, FilterField, FilterOp, FilterValue, ListRequest, SortBy};
+use crate::accounts::Role;
+use crate::auth::Caller;
+
+/// A bound value, in the order of its `$n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    Int(i64),
+    Ints(Vec<i64>),
+    Text(String),
+    Texts(Vec<String>),
+    Date(DateTime<Utc>),
+    Dates(Vec<DateTime<Utc>>),
+    Uuid(Uuid),
+    Uuids(Vec<Uuid>),
+}
+
+/// SQL text with its binds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, value: Bind) -> &mut Self {
+        self.binds.push(value);
+        let _ = write!(self.text, "${}", self.binds.len());
+        self
+    }
+}
+
+/// Which calls the path asks for, once resolved against the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// `@owner/@self`: everything the caller may see.
+    Visible,
+    /// Calls that involve any of these extensions (by id).
+    Extensions(Vec<i64>),
+}
+
+/// A call involves an extension when it is charged to it or one of its live views is on it.
+/// `member` completes `extension_id…` into a membership test (`= ANY($2)`, `IN (SELECT …)`).
+fn involves(sql: &mut Sql, member: &str) {
+    let _ = write!(
+        sql.text,
+        "(c.extension_id{member} OR c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
+         WHERE v.call_live AND v.extension_id{member}))"
+    );
+}
+
+/// Renders `build` into a separate text that shares `sql`'s binds, for text used twice.
+fn fragment(sql: &mut Sql, build: impl FnOnce(&mut Sql)) -> String {
+    let mut part = Sql {
+        text: String::new(),
+        binds: std::mem::take(&mut sql.binds),
+    };
+    build(&mut part);
+    sql.binds = part.binds;
+    part.text
+}
+
+/// What the caller may see, whatever the path and filter say.
+fn visibility(sql: &mut Sql, caller: &Caller) {
+    match (caller.role, caller.organization_id) {
+        (Role::Admin, _) => {
+            sql.push("TRUE");
+        }
+        (Role::Organization, Some(org)) => {
+            sql.push("c.organization_id = ").bind(Bind::Int(org));
+        }
+        (Role::User, _) => {
+            let member = fragment(sql, |f| {
+                f.push(" IN (SELECT e.id FROM extensions e WHERE e.user_id = ")
+                    .bind(Bind::Int(caller.user_id))
+                    .push(")");
+            });
+            involves(sql, &member);
+        }
+        // A switch sees nothing; so does an organization account without an organization,
+        // which the database does not allow anyway.
+        _ => {
+            sql.push("FALSE");
+        }
+    }
+}
+
+fn scope(sql: &mut Sql, scope: &Scope) {
+    match scope {
+        Scope::Visible => {
+            sql.push("TRUE");
+        }
+        Scope::Extensions(ids) => {
+            let member = fragment(sql, |f| {
+                f.push(" = ANY(").bind(Bind::Ints(ids.clone())).push(")");
+            });
+            involves(sql, &member);
+        }
+    }
+}
+
+/// `%`, `_` and `\` are literal in contains: escape them for LIKE's default escape `\`.
+pub fn like_contains(value: &str) -> String {
+    let mut pattern = String::with_capacity(value.len() + 2);
+    pattern.push('%');
+    for ch in value.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The least string greater than every string that starts with `prefix` (in byte order, which
+/// for UTF-8 is code point order), or `None` when there is none.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The column of a call-level field, as text or as its own type.
+fn call_column(field: FilterField, as_text: bool) -> &'static str {
+    match (field, as_text) {
+        (FilterField::Id, true) => "c.id::text",
+        (FilterField::Id, false) => "c.id",
+        (FilterField::Extension, _) => "c.extension",
+        (FilterField::OwnerId, _) => "c.organization_id",
+        (FilterField::Published, true) => "uapi_date(c.published)",
+        (FilterField::Published, false) => "c.published",
+        (FilterField::Answered, true) => "uapi_date(c.answered)",
+        (FilterField::Answered, false) => "c.answered",
+        (FilterField::CallerId, _) => "v.caller_id",
+        (FilterField::Status, _) => "v.status",
+        (FilterField::Flow, _) => "v.flow",
+        (FilterField::Source, _) => "v.source",
+        (FilterField::Destination, _) => "v.destination",
+    }
+}
+
+fn is_view_field(field: FilterField) -> bool {
+    matches!(
+        field,
+        FilterField::Source
+            | FilterField::Destination
+            | FilterField::CallerId
+            | FilterField::Status
+            | FilterField::Flow
+    )
+}
+
+/// A text comparison on a scalar text expression.
+fn text_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterValue) {
+    match (op, value) {
+        (FilterOp::Equals, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" = ")
+                .bind(Bind::Text(v.clone()));
+        }
+        (FilterOp::Contains, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" LIKE ")
+                .bind(Bind::Text(like_contains(v)));
+        }
+        (FilterOp::StartsWith, FilterValue::Text(v)) => {
+            sql.push("(")
+                .push(column)
+                .push(" COLLATE \"C\" >= ")
+                .bind(Bind::Text(v.clone()));
+            if let Some(upper) = prefix_upper_bound(v) {
+                sql.push(" AND ")
+                    .push(column)
+                    .push(" COLLATE \"C\" < ")
+                    .bind(Bind::Text(upper));
+            }
+            sql.push(")");
+        }
+        (FilterOp::GreaterThan, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" > ")
+                .bind(Bind::Text(v.clone()));
+        }
+        (FilterOp::LessThan, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" < ")
+                .bind(Bind::Text(v.clone()));
+        }
+        (FilterOp::InArray, FilterValue::TextList(items)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" = ANY(")
+                .bind(Bind::Texts(items.clone()))
+                .push(")");
+        }
+        (FilterOp::Present, _) => {
+            sql.push("(")
+                .push(column)
+                .push(" IS NOT NULL AND ")
+                .push(column)
+                .push(" <> '')");
+        }
+        _ => unreachable!("query parsing pairs text operators with text values"),
+    }
+}
+
+fn comparison(op: FilterOp) -> &'static str {
+    match op {
+        FilterOp::GreaterThan => " > ",
+        FilterOp::LessThan => " < ",
+        _ => " = ",
+    }
+}
+
+/// The canonical text of a call id, which is all an id filter can equal.
+fn canonical_uuid(text: &str) -> Option<Uuid> {
+    Uuid::try_parse(text)
+        .ok()
+        .filter(|id| id.to_string() == text)
+}
+
+/// A condition on one call (alias `c`) or, for view fields, on one view (alias `v`).
+fn condition(sql: &mut Sql, filter: &Filter) {
+    let Filter { field, op, value } = filter;
+    let (field, op) = (*field, *op);
+    match (field, field.field_type(), value) {
+        // Ids equal only their canonical text: compare as uuid so the primary key serves.
+        (FilterField::Id, _, FilterValue::Text(v)) if op == FilterOp::Equals => {
+            match canonical_uuid(v) {
+                Some(id) => {
+                    sql.push("c.id = ").bind(Bind::Uuid(id));
+                }
+                None => {
+                    sql.push("FALSE");
+                }
+            }
+        }
+        (FilterField::Id, _, FilterValue::TextList(items)) => {
+            let ids: Vec<Uuid> = items.iter().filter_map(|v| canonical_uuid(v)).collect();
+            sql.push("c.id = ANY(").bind(Bind::Uuids(ids)).push(")");
+        }
+        (FilterField::Source | FilterField::Destination, _, _) => {
+            numbers_condition(sql, call_column(field, true), op, value)
+        }
+        (_, FieldType::Text, _) => text_condition(sql, call_column(field, true), op, value),
+        (_, FieldType::Date, FilterValue::Date(at)) => {
+            sql.push(call_column(field, false))
+                .push(comparison(op))
+                .bind(Bind::Date(*at));
+        }
+        (_, FieldType::Date, FilterValue::DateList(ats)) => {
+            sql.push(call_column(field, false))
+                .push(" = ANY(")
+                .bind(Bind::Dates(ats.clone()))
+                .push(")");
+        }
+        (_, FieldType::Date, _) if op == FilterOp::Present => {
+            sql.push(call_column(field, false)).push(" IS NOT NULL");
+        }
+        (_, FieldType::Date, _) => text_condition(sql, call_column(field, true), op, value),
+        (_, FieldType::Integer, FilterValue::Integer(n)) => {
+            sql.push(call_column(field, false))
+                .push(comparison(op))
+                .bind(Bind::Int(*n));
+        }
+        (_, FieldType::Integer, FilterValue::IntegerList(ns)) => {
+            sql.push(call_column(field, false))
+                .push(" = ANY(")
+                .bind(Bind::Ints(ns.clone()))
+                .push(")");
+        }
+        (_, FieldType::Integer, _) => {
+            // present: the column is NOT NULL, so any call (or any view) has it.
+            sql.push("TRUE");
+        }
+    }
+}
+
+/// A condition on a view's `source` or `destination`: true when any element matches.
+fn numbers_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterValue) {
+    match (op, value) {
+        (FilterOp::Equals, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" @> ARRAY[")
+                .bind(Bind::Text(v.clone()))
+                .push("::text]");
+        }
+        (FilterOp::InArray, FilterValue::TextList(items)) => {
+            sql.push(column)
+                .push(" && ")
+                .bind(Bind::Texts(items.clone()))
+                .push("::text[]");
+        }
+        (FilterOp::Contains, FilterValue::Text(v)) => {
+            // Numbers are joined by U+001F, which a filter value cannot contain.
+            sql.push("uapi_numbers(")
+                .push(column)
+                .push(") LIKE ")
+                .bind(Bind::Text(like_contains(v)));
+        }
+        (FilterOp::Present, _) => {
+            sql.push("cardinality(").push(column).push(") > 0");
+        }
+        _ => {
+            sql.push("EXISTS (SELECT 1 FROM unnest(")
+                .push(column)
+                .push(") AS n(number) WHERE ");
+            text_condition(sql, "n.number", op, value);
+            sql.push(")");
+        }
+    }
+}
+
+fn filter(sql: &mut Sql, filter: &Filter) {
+    if is_view_field(filter.field) {
+        sql.push("EXISTS (SELECT 1 FROM phone_call_views v WHERE v.phone_call_id = c.id AND ");
+        condition(sql, filter);
+        sql.push(")");
+    } else {
+        condition(sql, filter);
+    }
+}
+
+/// The sort expression over alias `alias`.
+fn sort_column(sort: SortBy) -> &'static str {
+    match sort {
+        SortBy::Published => "published",
+        SortBy::Answered => "answered",
+        SortBy::Id => "id",
+        SortBy::Extension => "extension",
+    }
+}
+
+fn order_by(sql: &mut Sql, alias: &str, request: &ListRequest) {
+    let direction = if request.descending { " DESC" } else { " ASC" };
+    let collate = if request.sort_by == SortBy::Extension {
+        " COLLATE \"C\""
+    } else {
+        ""
+    };
+    let _ = write!(
+        sql.text,
+        " ORDER BY {alias}.{}{collate}{direction}, {alias}.id{direction}",
+        sort_column(request.sort_by)
+    );
+}
+
+const VIEWS_JSON: &str = "(SELECT json_agg(json_strip_nulls(json_build_object(
+    'id', v.view_id, 'extension', v.extension, 'source', v.source, 'destination', v.destination,
+    'flow', v.flow, 'status', v.status, 'ringing', uapi_date(v.ringing), 'callerId', v.caller_id,
+    'recording', uapi_date(v.recording), 'answered', uapi_date(v.answered), 'parked', uapi_date(v.parked),
+    'parkedPos', v.parked_pos, 'parkedBy', v.parked_by, 'onHold', uapi_date(v.on_hold), 'holder', v.holder,
+    'disposition', v.disposition)) ORDER BY v.view_id)
+  FROM phone_call_views v WHERE v.phone_call_id = p.id)";
+
+/// The one statement of a list request: the page of live calls, each with its owner, its views
+/// as JSON (unless `fields` leaves them out) and the count of every matching call.
+pub fn list(
+    caller: &Caller,
+    scope_of_path: &Scope,
+    call: Option<Uuid>,
+    request: &ListRequest,
+    with_views: bool,
+) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(
+        "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, c.answered, \
+         c.nonce, count(*) OVER () AS total FROM phone_calls c WHERE c.ended IS NULL AND (",
+    );
+    visibility(&mut sql, caller);
+    sql.push(") AND (");
+    scope(&mut sql, scope_of_path);
+    sql.push(")");
+    if let Some(f) = &request.filter {
+        sql.push(" AND (");
+        filter(&mut sql, f);
+        sql.push(")");
+    }
+    if let Some(since) = request.updated_since {
+        sql.push(" AND c.updated >= ").bind(Bind::Date(since));
+    }
+    if let Some(id) = call {
+        sql.push(" AND c.id = ").bind(Bind::Uuid(id));
+    }
+    order_by(&mut sql, "c", request);
+    sql.push(" LIMIT ")
+        .bind(Bind::Int(i64::from(request.count)));
+    sql.push(" OFFSET ")
+        .bind(Bind::Int(i64::from(request.start_index)));
+    sql.push(
+        ") SELECT p.id, p.extension, p.organization_id, o.name, e.user_id, p.published, p.answered, p.nonce, \
+         p.total, ",
+    );
+    sql.push(if with_views { VIEWS_JSON } else { "NULL::json" });
+    sql.push(" FROM page p JOIN organizations o ON o.id = p.organization_id JOIN extensions e ON e.id = p.extension_id");
+    order_by(&mut sql, "p", request);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone_calls::query::parse;
+
+    fn user(id: i64) -> Caller {
+        Caller {
+            user_id: id,
+            role: Role::User,
+            organization_id: Some(3),
+        }
+    }
+
+    fn where_clause(sql: &Sql) -> &str {
+        let start = sql.text.find("WHERE c.ended IS NULL").unwrap();
+        let end = sql.text.find(" ORDER BY").unwrap();
+        &sql.text[start..end]
+    }
+
+    #[test]
+    fn a_users_default_page_binds_the_caller_the_extensions_and_the_page() {
+        let sql = list(
+            &user(7),
+            &Scope::Extensions(vec![11, 12]),
+            None,
+            &parse("").unwrap(),
+            true,
+        );
+        assert_eq!(
+            where_clause(&sql),
+            "WHERE c.ended IS NULL AND ((c.extension_id IN (SELECT e.id FROM extensions e WHERE e.user_id = $1) \
+             OR c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id IN \
+             (SELECT e.id FROM extensions e WHERE e.user_id = $1)))) AND ((c.extension_id = ANY($2) \
+             OR c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id = ANY($2))))"
+        );
+        assert!(sql
+            .text
+            .contains("ORDER BY c.published ASC, c.id ASC LIMIT $3 OFFSET $4)"));
+        assert_eq!(
+            sql.binds,
+            vec![
+                Bind::Int(7),
+                Bind::Ints(vec![11, 12]),
+                Bind::Int(20),
+                Bind::Int(0)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_organization_page_filters_destination_by_prefix_as_a_range() {
+        let caller = Caller {
+            user_id: 2,
+            role: Role::Organization,
+            organization_id: Some(3),
+        };
+        let request = parse("count=100&sortOrder=descending&filterBy=destination&filterOp=startsWith&filterValue=%2B4420").unwrap();
+        let sql = list(&caller, &Scope::Visible, None, &request, true);
+        assert_eq!(
+            where_clause(&sql),
+            "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (TRUE) AND (EXISTS (SELECT 1 FROM phone_call_views v \
+             WHERE v.phone_call_id = c.id AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
+             (n.number COLLATE \"C\" >= $2 AND n.number COLLATE \"C\" < $3))))"
+        );
+        assert!(sql.text.contains("ORDER BY c.published DESC, c.id DESC"));
+        assert_eq!(
+            sql.binds,
+            vec![
+                Bind::Int(3),
+                Bind::Text("+4420".into()),
+                Bind::Text("+4421".into()),
+                Bind::Int(100),
+                Bind::Int(0)
+            ]
+        );
+    }
+
+    #[test]
+    fn contains_escapes_like_wildcards_and_in_array_is_one_array_bind() {
+        let admin = Caller {
+            user_id: 1,
+            role: Role::Admin,
+            organization_id: None,
+        };
+        let request = parse("filterBy=callerId&filterValue=50%25_off%5C").unwrap();
+        let sql = list(&admin, &Scope::Visible, None, &request, false);
+        assert!(where_clause(&sql).contains("v.caller_id LIKE $1"));
+        assert_eq!(sql.binds[0], Bind::Text("%50\\%\\_off\\\\%".into()));
+        assert!(sql.text.contains("NULL::json"));
+
+        let request =
+            parse("filterBy=status&filterOp=inArray&filterValue=3,5&sortBy=extension").unwrap();
+        let sql = list(&admin, &Scope::Visible, None, &request, true);
+        assert!(where_clause(&sql).contains("v.status = ANY($1)"));
+        assert_eq!(sql.binds[0], Bind::Ints(vec![3, 5]));
+        assert!(sql
+            .text
+            .contains("ORDER BY c.extension COLLATE \"C\" ASC, c.id ASC"));
+    }
+
+    #[test]
+    fn dates_compare_as_instants_or_as_their_utc_text() {
+        let admin = Caller {
+            user_id: 1,
+            role: Role::Admin,
+            organization_id: None,
+        };
+        let sql = list(
+            &admin,
+            &Scope::Visible,
+            None,
+            &parse(
+                "filterBy=published&filterOp=greaterThan&filterValue=2026-11-28T14:40:28%2B02:00",
+            )
+            .unwrap(),
+            true,
+        );
+        assert!(where_clause(&sql).contains("c.published > $1"));
+        assert_eq!(
+            sql.binds[0],
+            Bind::Date(crate::time::parse_xs_datetime("2026-11-28T12:40:28Z").unwrap())
+        );
+        let sql = list(
+            &admin,
+            &Scope::Visible,
+            None,
+            &parse("filterBy=answered&filterOp=startsWith&filterValue=2026-11-28").unwrap(),
+            true,
+        );
+        assert!(where_clause(&sql).contains("uapi_date(c.answered) COLLATE \"C\" >= $1 AND uapi_date(c.answered) COLLATE \"C\" < $2"));
+        assert_eq!(sql.binds[1], Bind::Text("2026-11-29".into()));
+    }
+
+    #[test]
+    fn a_switch_sees_nothing_and_ids_compare_as_uuids() {
+        let switch = Caller {
+            user_id: 9,
+            role: Role::Switch,
+            organization_id: None,
+        };
+        let id = Uuid::new_v4();
+        let request = parse(&format!(
+            "filterBy=id&filterOp=equals&filterValue={id}&updatedSince=2026-11-28T00:00:00Z"
+        ))
+        .unwrap();
+        let sql = list(&switch, &Scope::Visible, Some(id), &request, true);
+        assert_eq!(where_clause(&sql), "WHERE c.ended IS NULL AND (FALSE) AND (TRUE) AND (c.id = $1) AND c.updated >= $2 AND c.id = $3");
+        let upper = list(
+            &switch,
+            &Scope::Visible,
+            None,
+            &parse(&format!(
+                "filterBy=id&filterOp=equals&filterValue={}",
+                id.to_string().to_uppercase()
+            ))
+            .unwrap(),
+            true,
+        );
+        assert!(where_clause(&upper).contains("(FALSE)"));
+    }
+
+    #[test]
+    fn prefix_bounds_step_the_last_character() {
+        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+    }
+}
