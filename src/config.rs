@@ -58,6 +58,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "DATABASE_STATEMENT_TIMEOUT_MS",
     "READINESS_TIMEOUT_MS",
     "TOKEN_TTL_SECONDS",
+    "TOKEN_CACHE_SECONDS",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "SHUTDOWN_DELAY_SECONDS",
@@ -76,6 +77,7 @@ pub struct Settings {
     pub statement_timeout: Duration,
     pub readiness_timeout: Duration,
     pub token_ttl: Duration,
+    pub token_cache: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_delay: Duration,
@@ -148,6 +150,9 @@ impl Settings {
             )?,
             token_ttl: parse(&get, "TOKEN_TTL_SECONDS", Duration::from_secs(3600), |v| {
                 bounded(v, 1, 31_536_000).map(Duration::from_secs)
+            })?,
+            token_cache: parse(&get, "TOKEN_CACHE_SECONDS", Duration::from_secs(10), |v| {
+                bounded(v, 0, 3600).map(Duration::from_secs)
             })?,
             log_format: parse(&get, "LOG_FORMAT", LogFormat::Json, |v| v.parse())?,
             log_level: parse(&get, "LOG_LEVEL", "info,sqlx=warn".to_string(), |v| {
@@ -266,6 +271,7 @@ mod tests {
             ("DATABASE_STATEMENT_TIMEOUT_MS", "0"),
             ("READINESS_TIMEOUT_MS", "1.5"),
             ("TOKEN_TTL_SECONDS", "99999999999"),
+            ("TOKEN_CACHE_SECONDS", "3601"),
             ("LOG_FORMAT", "xml"),
             ("LOG_LEVEL", "loud=[["),
             ("SHUTDOWN_DELAY_SECONDS", "-2"),

@@ -12,6 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use sqlx::PgPool;
 
+use crate::auth::cache::{self, TokenCache};
 use crate::auth::oauth;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Set once the schema is known to be migrated: `/readyz` answers 503 until then.
     pub migrated: Arc<AtomicBool>,
+    /// Tokens resolved recently.
+    pub tokens: Arc<TokenCache>,
 }
 
 /// The application bound to its port, not yet running.
@@ -76,6 +79,7 @@ impl Application {
         let state = AppState {
             pool,
             migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
+            tokens: Arc::new(TokenCache::new(settings.token_cache)),
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
         };
@@ -110,8 +114,13 @@ impl Application {
             wait_for_termination().await;
             shutdown.shutdown().await;
         });
+        let notifications = tokio::spawn(cache::listen(
+            self.state.pool.clone(),
+            self.state.tokens.clone(),
+        ));
         let result = self.server.await;
         signals.abort();
+        notifications.abort();
         self.state.pool.close().await;
         result
     }

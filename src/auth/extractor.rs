@@ -79,9 +79,15 @@ impl FromRequest for Caller {
             };
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            token::authenticate(&state.pool, &token)
+            let digest = token::digest(&token);
+            if let Some(caller) = state.tokens.get(&digest) {
+                return Ok(caller);
+            }
+            let (caller, expires_at) = token::lookup(&state.pool, &digest)
                 .await?
-                .ok_or(ApiError::Unauthorized { token_sent: true })
+                .ok_or(ApiError::Unauthorized { token_sent: true })?;
+            state.tokens.insert(digest, caller.clone(), expires_at);
+            Ok(caller)
         })
     }
 }

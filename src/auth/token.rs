@@ -124,21 +124,36 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Caller>, 
     if !looks_like_token(token) {
         return Ok(None);
     }
-    let row: Option<(i64, String, Option<i64>)> = sqlx::query_as(
-        "SELECT u.id, u.role, u.organization_id
+    Ok(lookup(pool, &digest(token))
+        .await?
+        .map(|(caller, _)| caller))
+}
+
+/// Resolves a token digest to its account and the token's expiry, when it is valid.
+pub async fn lookup(
+    pool: &PgPool,
+    digest: &[u8; 32],
+) -> Result<Option<(Caller, DateTime<Utc>)>, sqlx::Error> {
+    let row: Option<(i64, String, Option<i64>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT u.id, u.role, u.organization_id, t.expires_at
          FROM access_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()",
     )
-    .bind(digest(token).as_slice())
+    .bind(digest.as_slice())
     .fetch_optional(pool)
     .await?;
-    Ok(row.and_then(|(user_id, role, organization_id)| {
-        Some(Caller {
-            user_id,
-            role: role.parse().ok()?,
-            organization_id,
-        })
-    }))
+    Ok(
+        row.and_then(|(user_id, role, organization_id, expires_at)| {
+            Some((
+                Caller {
+                    user_id,
+                    role: role.parse().ok()?,
+                    organization_id,
+                },
+                expires_at,
+            ))
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -87,19 +87,69 @@ async fn a_token_expires_after_its_lifetime() {
 }
 
 #[tokio::test]
-async fn a_revoked_token_is_denied_at_once() {
-    let app = spawn_app().await;
+async fn a_revoked_token_is_denied_at_once_even_when_cached() {
+    let db = test_db().await;
+    // A cache lifetime of an hour: only the revocation notice can make the token fail soon.
+    let settings = settings_with(&db.url, &[("TOKEN_CACHE_SECONDS", "3600")]);
+    let app = spawn_app_on(db, settings).await;
     let f = fixture(app.pool()).await;
     let token = token_for(app.pool(), f.alice).await;
-    let before = app
-        .get_with_authorization(LIST, &format!("Bearer {token}"))
-        .await;
-    assert_ne!(before.status(), 401);
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        app.get_with_authorization(LIST, &bearer).await.status(),
+        204,
+        "cached now"
+    );
     accounts::revoke_token(app.pool(), &token).await.unwrap();
-    let after = app
-        .get_with_authorization(LIST, &format!("Bearer {token}"))
-        .await;
-    assert_unauthorized(after, INVALID_TOKEN).await;
+    assert_unauthorized(eventually_unauthorized(&app, &bearer).await, INVALID_TOKEN).await;
+}
+
+#[tokio::test]
+async fn changing_an_accounts_role_drops_its_cached_tokens() {
+    let db = test_db().await;
+    let settings = settings_with(&db.url, &[("TOKEN_CACHE_SECONDS", "3600")]);
+    let app = spawn_app_on(db, settings).await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.switch).await;
+    let id = new_call_id();
+    assert_eq!(
+        app.put_report(&token, &id, &first_report(&id, 1))
+            .await
+            .status(),
+        201
+    );
+    sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1")
+        .bind(f.switch)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let status = app
+            .put_report(&token, &id, &first_report(&id, 2))
+            .await
+            .status();
+        if status == 403 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old role was still served: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Repeats the request until it is denied; revocation notices arrive within milliseconds.
+async fn eventually_unauthorized(app: &TestApp, bearer: &str) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let response = app.get_with_authorization(LIST, bearer).await;
+        if response.status() == 401 || std::time::Instant::now() > deadline {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

@@ -415,3 +415,60 @@ pub fn first_report(id: &str, sequence: i64) -> Value {
 pub fn new_call_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// `url` with its host and port replaced.
+pub fn with_host_port(url: &str, host: &str, port: u16) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let userinfo = authority.rfind('@').map_or("", |i| &authority[..=i]);
+    format!(
+        "{}{userinfo}{host}:{port}{}",
+        &url[..authority_start],
+        &rest[authority_end..]
+    )
+}
+
+/// A TCP proxy in front of the test PostgreSQL server that a test can cut, to make the database
+/// unreachable for an application without touching the server other tests use.
+pub struct DbProxy {
+    /// The database URL through the proxy.
+    pub url: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl DbProxy {
+    pub async fn start(database_url: &str) -> Self {
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(database_url).unwrap();
+        let target = format!("{}:{}", options.get_host(), options.get_port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let registry = tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                registry.lock().unwrap().push(connection.abort_handle());
+            }
+        });
+        tasks.lock().unwrap().push(accept.abort_handle());
+        DbProxy {
+            url: with_host_port(database_url, "127.0.0.1", port),
+            tasks,
+        }
+    }
+
+    /// Closes every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}

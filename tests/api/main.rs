@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod health;
+mod list_offline;
 mod oauth;
 mod schema;
 mod shutdown;

@@ -1,0 +1,65 @@
+//! Syntactic errors of the list never touch the database: with the database cut off (and the
+//! caller's token still in the short-lived cache), every one of them is still answered.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let token = token_for(&db.pool, f.alice).await;
+    let proxy = DbProxy::start(&db.url).await;
+    let settings = settings_with(
+        &proxy.url,
+        &[
+            ("TOKEN_CACHE_SECONDS", "600"),
+            ("MIGRATE_ON_START", "false"),
+        ],
+    );
+    let app = spawn_app_on(
+        TestDb {
+            url: proxy.url.clone(),
+            pool: db.pool.clone(),
+        },
+        settings,
+    )
+    .await;
+    let bearer = format!("Bearer {token}");
+    // Authenticate once while the database answers, so the token is cached.
+    assert_eq!(
+        app.get_with_authorization("/uapi/phoneCalls/@me/@self/", &bearer)
+            .await
+            .status(),
+        204
+    );
+
+    proxy.cut();
+    let cases = [
+        ("/uapi/phoneCalls/me/@self/", "user_invalid"),
+        ("/uapi/phoneCalls/@me/21/", "extension_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?count=0", "count_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?startIndex=5001", "startindex_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?filterBy=nope", "filterby_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?filterBy=status&filterOp=contains&filterValue=1", "filterop_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?filterBy=published&filterOp=equals&filterValue=2024-02-30T00:00:00Z", "filtervalue_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?sortBy=duration", "sortby_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?sortOrder=up", "sortorder_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?updatedSince=yesterday", "updatedsince_invalid"),
+        ("/uapi/phoneCalls/@me/@self/?fields=id,,extension", "fields_invalid"),
+    ];
+    for (path, code) in cases {
+        let started = std::time::Instant::now();
+        assert_error(app.get_with_authorization(path, &bearer).await, 400, code).await;
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{path} waited for the database"
+        );
+    }
+    // A valid request needs the database to resolve the path: 503, not a hang.
+    let valid = app
+        .get_with_authorization("/uapi/phoneCalls/@me/@self/", &bearer)
+        .await;
+    let headers = assert_error(valid, 503, "service_unavailable").await;
+    assert!(headers.contains_key("retry-after"));
+    assert_error(app.get("/readyz").await, 503, "service_unavailable").await;
+}
