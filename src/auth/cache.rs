@@ -135,12 +135,9 @@ pub async fn listen(pool: PgPool, cache: std::sync::Arc<TokenCache>) {
         }
         cache.clear();
         tracing::debug!("token notifications: listening");
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(notification)) => cache.apply(notification.payload()),
-                // The connection was lost: reconnect (and clear) from the top.
-                Ok(None) | Err(_) => break,
-            }
+        // `Ok(None)` or an error: the connection was lost; reconnect (and clear) from the top.
+        while let Ok(Some(notification)) = listener.try_recv().await {
+            cache.apply(notification.payload());
         }
         tracing::warn!("token notifications: connection lost; reconnecting");
     }
