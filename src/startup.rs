@@ -192,12 +192,14 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
             .service(
                 web::resource("/livez")
                     .route(web::get().to(health::livez))
-                    .default_service(method_not_allowed("GET")),
+                    .route(web::head().to(health::livez))
+                    .default_service(method_not_allowed("GET, HEAD")),
             )
             .service(
                 web::resource("/readyz")
                     .route(web::get().to(health::readyz))
-                    .default_service(method_not_allowed("GET")),
+                    .route(web::head().to(health::readyz))
+                    .default_service(method_not_allowed("GET, HEAD")),
             )
             .service(
                 web::resource(["/oauth/token.php", "/oauth/token"])

@@ -335,16 +335,17 @@ pub fn parse(query: &str) -> Result<ListRequest, ParamError> {
         request.start_index = number(raw, 0, MAX_START_INDEX).ok_or(ParamError::StartIndex)?;
     }
 
+    // Each filter parameter is checked at its own step: a repeated filterValue must not answer
+    // before a bad filterBy or filterOp does.
     let filter_by = single("filterBy", ParamError::FilterBy)?;
-    let filter_op = single("filterOp", ParamError::FilterOp)?;
-    let filter_value = single("filterValue", ParamError::FilterValue)?;
+    let given = |name: &str| pairs.iter().any(|(n, _)| n == name);
     request.filter = match filter_by {
-        None if filter_op.is_some() || filter_value.is_some() => return Err(ParamError::FilterBy),
+        None if given("filterOp") || given("filterValue") => return Err(ParamError::FilterBy),
         None => None,
         Some(name) => {
             let field = FilterField::parse(name).ok_or(ParamError::FilterBy)?;
             let field_type = field.field_type();
-            let op = match filter_op {
+            let op = match single("filterOp", ParamError::FilterOp)? {
                 None if field_type == FieldType::Integer => FilterOp::Equals,
                 None => FilterOp::Contains,
                 Some(name) => FilterOp::parse(name).ok_or(ParamError::FilterOp)?,
@@ -352,8 +353,9 @@ pub fn parse(query: &str) -> Result<ListRequest, ParamError> {
             if !op.supports(field_type) {
                 return Err(ParamError::FilterOp);
             }
+            let raw_value = single("filterValue", ParamError::FilterValue)?;
             let value =
-                filter_value_of(field_type, op, filter_value).ok_or(ParamError::FilterValue)?;
+                filter_value_of(field_type, op, raw_value).ok_or(ParamError::FilterValue)?;
             Some(Filter { field, op, value })
         }
     };
@@ -513,6 +515,18 @@ mod tests {
         );
         assert_eq!(err("filterBy=id&filterOp=equals"), ParamError::FilterValue);
         assert_eq!(err("count=1&count=2"), ParamError::Count);
+        assert_eq!(
+            err("filterBy=nope&filterOp=equals&filterOp=equals"),
+            ParamError::FilterBy
+        );
+        assert_eq!(
+            err("filterBy=status&filterOp=contains&filterValue=1&filterValue=2"),
+            ParamError::FilterOp
+        );
+        assert_eq!(
+            err("filterBy=status&filterValue=1&filterValue=2"),
+            ParamError::FilterValue
+        );
         assert_eq!(err("updatedSince=2026-11-28"), ParamError::UpdatedSince);
         assert_eq!(err("fields=id,,extension"), ParamError::Fields);
         assert_eq!(err("sortOrder=DESC"), ParamError::SortOrder);

@@ -124,7 +124,7 @@ pub struct Page {
     pub total: i64,
 }
 
-fn bind_all<'q>(
+pub fn bind_all<'q>(
     mut query: Query<'q, Postgres, PgArguments>,
     binds: &'q [Bind],
 ) -> Query<'q, Postgres, PgArguments> {

@@ -17,10 +17,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(["/uapi/phoneCalls/{tail:.*}", "/uapi/phoneCalls"])
             .route(web::get().to(list))
+            .route(web::head().to(list))
             .route(web::post().to(not_implemented))
             .route(web::put().to(not_implemented))
             .route(web::delete().to(not_implemented))
-            .default_service(method_not_allowed("GET, POST, PUT, DELETE")),
+            .default_service(method_not_allowed("GET, HEAD, POST, PUT, DELETE")),
     );
 }
 

@@ -235,6 +235,24 @@ fn comparison(op: FilterOp) -> &'static str {
     }
 }
 
+/// The instant itself when it has no part finer than a microsecond (PostgreSQL's precision).
+fn whole_micros(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (at.timestamp_subsec_nanos() % 1000 == 0).then_some(at)
+}
+
+fn floor_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos() % 1000))
+}
+
+/// The least microsecond instant at or after `at`: for stored microsecond instants,
+/// `stored < at` is `stored < ceil(at)` and `stored >= at` is `stored >= ceil(at)`.
+fn ceil_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    match whole_micros(at) {
+        Some(exact) => exact,
+        None => floor_micros(at) + chrono::Duration::microseconds(1),
+    }
+}
+
 /// The canonical text of a call id, which is all an id filter can equal.
 fn canonical_uuid(text: &str) -> Option<Uuid> {
     Uuid::try_parse(text)
@@ -266,15 +284,27 @@ fn condition(sql: &mut Sql, filter: &Filter) {
             numbers_condition(sql, call_column(field, true), op, value)
         }
         (_, FieldType::Text, _) => text_condition(sql, call_column(field, true), op, value),
-        (_, FieldType::Date, FilterValue::Date(at)) => {
-            sql.push(call_column(field, false))
-                .push(comparison(op))
-                .bind(Bind::Date(*at));
-        }
+        (_, FieldType::Date, FilterValue::Date(at)) => match (op, whole_micros(*at)) {
+            // Stored instants have microsecond precision: nothing equals a finer one.
+            (FilterOp::Equals, None) => {
+                sql.push("FALSE");
+            }
+            (FilterOp::LessThan, None) => {
+                sql.push(call_column(field, false))
+                    .push(" < ")
+                    .bind(Bind::Date(ceil_micros(*at)));
+            }
+            _ => {
+                sql.push(call_column(field, false))
+                    .push(comparison(op))
+                    .bind(Bind::Date(floor_micros(*at)));
+            }
+        },
         (_, FieldType::Date, FilterValue::DateList(ats)) => {
+            let exact: Vec<DateTime<Utc>> = ats.iter().filter_map(|at| whole_micros(*at)).collect();
             sql.push(call_column(field, false))
                 .push(" = ANY(")
-                .bind(Bind::Dates(ats.clone()))
+                .bind(Bind::Dates(exact))
                 .push(")");
         }
         (_, FieldType::Date, _) if op == FilterOp::Present => {
@@ -400,7 +430,8 @@ pub fn list(
         sql.push(")");
     }
     if let Some(since) = request.updated_since {
-        sql.push(" AND c.updated >= ").bind(Bind::Date(since));
+        sql.push(" AND c.updated >= ")
+            .bind(Bind::Date(ceil_micros(since)));
     }
     if let Some(id) = call {
         sql.push(" AND c.id = ").bind(Bind::Uuid(id));
@@ -579,6 +610,39 @@ mod tests {
             true,
         );
         assert!(where_clause(&upper).contains("(FALSE)"));
+    }
+
+    #[test]
+    fn dates_finer_than_a_microsecond_keep_their_meaning() {
+        let admin = Caller {
+            user_id: 1,
+            role: Role::Admin,
+            organization_id: None,
+        };
+        let at = |s: &str| crate::time::parse_xs_datetime(s).unwrap();
+        let compile = |q: &str| list(&admin, &Scope::Visible, None, &parse(q).unwrap(), false);
+        let lt = compile(
+            "filterBy=published&filterOp=lessThan&filterValue=2026-11-28T14:40:28.0000001Z",
+        );
+        assert_eq!(lt.binds[0], Bind::Date(at("2026-11-28T14:40:28.000001Z")));
+        let gt = compile(
+            "filterBy=published&filterOp=greaterThan&filterValue=2026-11-28T14:40:28.0000001Z",
+        );
+        assert_eq!(gt.binds[0], Bind::Date(at("2026-11-28T14:40:28Z")));
+        let eq =
+            compile("filterBy=published&filterOp=equals&filterValue=2026-11-28T14:40:28.0000001Z");
+        assert!(where_clause(&eq).contains("(FALSE)"));
+        let in_list =
+            compile("filterBy=published&filterOp=inArray&filterValue=2026-11-28T14:40:28.0000001Z,2026-11-28T14:40:29Z");
+        assert_eq!(
+            in_list.binds[0],
+            Bind::Dates(vec![at("2026-11-28T14:40:29Z")])
+        );
+        let since = compile("updatedSince=2026-11-28T14:40:28.0000001Z");
+        assert_eq!(
+            since.binds[0],
+            Bind::Date(at("2026-11-28T14:40:28.000001Z"))
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! message that names the offending field. Nothing here touches the database; the rules that
 //! need it (extensions exist, one organization) are checked in `repo`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -280,7 +280,9 @@ impl Obj<'_> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::String(s)) => match parse_xs_datetime(s) {
-                Some(at) => Ok(Some(at)),
+                // The API speaks in whole seconds; storing anything finer would make a call
+                // unfindable by the very date the API shows for it.
+                Some(at) => Ok(Some(at.trunc_subsecs(0))),
                 None => invalid(format!(
                     "{} must be a date with a timezone such as 2026-11-28T14:40:28Z",
                     self.name(field)
@@ -473,6 +475,23 @@ mod tests {
             message(with(full(), "/phoneCallView", Value::Array(too_many)))
                 .starts_with("phoneCallView must hold")
         );
+    }
+
+    #[test]
+    fn dates_are_kept_to_the_second_as_the_api_shows_them() {
+        let mut value = full();
+        value["published"] = json!("2026-11-28T14:40:28.900+00:00");
+        value["answered"] = json!("2026-11-28T14:40:28.100Z");
+        let report = parse_report(&value, None).unwrap();
+        assert_eq!(
+            crate::time::format_utc(report.published.unwrap()),
+            "2026-11-28T14:40:28Z"
+        );
+        assert_eq!(
+            report.published, report.answered,
+            "both fall in the same second"
+        );
+        assert_eq!(report.published.unwrap().timestamp_subsec_nanos(), 0);
     }
 
     #[test]

@@ -240,5 +240,5 @@ async fn writing_methods_on_phone_calls_need_a_token_then_are_not_implemented() 
         .await
         .unwrap();
     let headers = assert_error(response, 405, "method_not_allowed").await;
-    assert_eq!(headers["allow"], "GET, POST, PUT, DELETE");
+    assert_eq!(headers["allow"], "GET, HEAD, POST, PUT, DELETE");
 }

@@ -49,8 +49,8 @@ async fn an_unknown_route_is_404_not_found_in_the_envelope() {
 async fn an_unsupported_method_is_405_with_allow() {
     let app = spawn_app().await;
     let cases = [
-        (reqwest::Method::POST, "/livez", "GET"),
-        (reqwest::Method::DELETE, "/readyz", "GET"),
+        (reqwest::Method::POST, "/livez", "GET, HEAD"),
+        (reqwest::Method::DELETE, "/readyz", "GET, HEAD"),
         (reqwest::Method::GET, "/oauth/token.php", "POST"),
         (reqwest::Method::PUT, "/oauth/token", "POST"),
     ];
