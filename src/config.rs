@@ -59,6 +59,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "READINESS_TIMEOUT_MS",
     "TOKEN_TTL_SECONDS",
     "TOKEN_CACHE_SECONDS",
+    "LIST_ROWS_IN_FLIGHT",
     "LOG_FORMAT",
     "LOG_LEVEL",
     "SHUTDOWN_DELAY_SECONDS",
@@ -78,6 +79,7 @@ pub struct Settings {
     pub readiness_timeout: Duration,
     pub token_ttl: Duration,
     pub token_cache: Duration,
+    pub list_rows_in_flight: u32,
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_delay: Duration,
@@ -153,6 +155,9 @@ impl Settings {
             })?,
             token_cache: parse(&get, "TOKEN_CACHE_SECONDS", Duration::from_secs(10), |v| {
                 bounded(v, 0, 3600).map(Duration::from_secs)
+            })?,
+            list_rows_in_flight: parse(&get, "LIST_ROWS_IN_FLIGHT", 10_000, |v| {
+                bounded(v, 5000, 10_000_000).map(|n| n as u32)
             })?,
             log_format: parse(&get, "LOG_FORMAT", LogFormat::Json, |v| v.parse())?,
             log_level: parse(&get, "LOG_LEVEL", "info,sqlx=warn".to_string(), |v| {
@@ -272,6 +277,7 @@ mod tests {
             ("READINESS_TIMEOUT_MS", "1.5"),
             ("TOKEN_TTL_SECONDS", "99999999999"),
             ("TOKEN_CACHE_SECONDS", "3601"),
+            ("LIST_ROWS_IN_FLIGHT", "4999"),
             ("LOG_FORMAT", "xml"),
             ("LOG_LEVEL", "loud=[["),
             ("SHUTDOWN_DELAY_SECONDS", "-2"),

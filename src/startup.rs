@@ -34,6 +34,9 @@ pub struct AppState {
     pub migrated: Arc<AtomicBool>,
     /// Tokens resolved recently.
     pub tokens: Arc<TokenCache>,
+    /// Rows of list pages being built at once, in permits of one row: large pages wait for
+    /// each other instead of all holding thousands of rows in memory together.
+    pub rows_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The application bound to its port, not yet running.
@@ -80,6 +83,9 @@ impl Application {
             pool,
             migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
             tokens: Arc::new(TokenCache::new(settings.token_cache)),
+            rows_in_flight: Arc::new(tokio::sync::Semaphore::new(
+                settings.list_rows_in_flight as usize,
+            )),
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
         };

@@ -4,6 +4,7 @@
 //! anything missed while the notification connection was down is dropped when it comes back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,8 @@ struct Entry {
 pub struct TokenCache {
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// Whether revocation notices are being received right now.
+    listening: AtomicBool,
 }
 
 impl TokenCache {
@@ -37,6 +40,7 @@ impl TokenCache {
         Self {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            listening: AtomicBool::new(false),
         }
     }
 
@@ -102,6 +106,12 @@ impl TokenCache {
         self.len() == 0
     }
 
+    /// Whether revocation notices are being received (entries cached from now on will hear of
+    /// their revocation at once).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::SeqCst)
+    }
+
     fn apply(&self, payload: &str) {
         let mut digest = [0u8; 32];
         match hex::decode_to_slice(payload, &mut digest) {
@@ -134,11 +144,13 @@ pub async fn listen(pool: PgPool, cache: std::sync::Arc<TokenCache>) {
             continue;
         }
         cache.clear();
+        cache.listening.store(true, Ordering::SeqCst);
         tracing::debug!("token notifications: listening");
         // `Ok(None)` or an error: the connection was lost; reconnect (and clear) from the top.
         while let Ok(Some(notification)) = listener.try_recv().await {
             cache.apply(notification.payload());
         }
+        cache.listening.store(false, Ordering::SeqCst);
         tracing::warn!("token notifications: connection lost; reconnecting");
     }
 }

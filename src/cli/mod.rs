@@ -61,6 +61,19 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Print the SQL statements the service sends for a list request by an account (for
+    /// EXPLAIN and benchmarks): JSON, or a pgbench script with --pgbench-script.
+    Statements {
+        /// The account making the request.
+        #[arg(long, value_name = "ID")]
+        user: i64,
+        /// The request, such as '/uapi/phoneCalls/@me/@self/?count=20'.
+        #[arg(long, value_name = "URI")]
+        request: String,
+        /// Write a pgbench script here and print its -D definitions, one per line.
+        #[arg(long, value_name = "FILE")]
+        pgbench_script: Option<std::path::PathBuf>,
+    },
     /// Demo data.
     Demo {
         #[command(subcommand)]
@@ -239,6 +252,31 @@ async fn administer(
         } => {
             accounts::revoke_token(pool, &token).await?;
             to_json(serde_json::json!({"revoked": true}))
+        }
+        Command::Statements {
+            user,
+            request,
+            pgbench_script,
+        } => {
+            let statements = crate::phone_calls::statements::for_request(pool, user, &request)
+                .await
+                .map_err(|e| AdminError::Invalid(format!("{}: {e}", e.code())))?;
+            match pgbench_script {
+                None => {
+                    let list: Vec<_> = statements
+                        .iter()
+                        .map(|s| serde_json::json!({"sql": s.text, "binds": format!("{:?}", s.binds)}))
+                        .collect();
+                    to_json(serde_json::json!({ "statements": list }))
+                }
+                Some(file) => {
+                    let (script, defines) = crate::phone_calls::statements::pgbench(&statements);
+                    std::fs::write(&file, script).map_err(|e| {
+                        AdminError::Invalid(format!("cannot write {}: {e}", file.display()))
+                    })?;
+                    Ok(defines.join("\n"))
+                }
+            }
         }
         Command::Demo {
             action: DemoAction::Calls { org, count },

@@ -9,3 +9,4 @@ pub mod query;
 pub mod repo;
 pub mod routes;
 pub mod sql;
+pub mod statements;

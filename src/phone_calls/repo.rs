@@ -3,14 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgPool, Postgres, Row};
 use uuid::Uuid;
 
-use super::path::{ExtensionRef, ListPath, UserRef};
+use super::path::{ExtensionRef, ListPath};
 use super::query::{ListRequest, ParamError};
-use super::sql::{self, Bind, Scope};
+use super::sql::{self, Bind, Resolution, Scope};
 use crate::accounts::Role;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -18,87 +18,48 @@ use crate::error::ApiError;
 /// Resolves the path's user and extension to the extensions it names, as the caller may see
 /// them. "Does not exist" and "exists but not yours" are the same error.
 pub async fn resolve(pool: &PgPool, caller: &Caller, path: &ListPath) -> Result<Scope, ApiError> {
-    match path.user {
-        UserRef::Owner => resolve_owner(pool, caller, &path.extension).await,
-        UserRef::Me => resolve_user(pool, caller, caller.user_id, &path.extension).await,
-        UserRef::Id(id) => resolve_user(pool, caller, id, &path.extension).await,
-    }
-}
-
-async fn resolve_user(
-    pool: &PgPool,
-    caller: &Caller,
-    user: i64,
-    extension: &ExtensionRef,
-) -> Result<Scope, ApiError> {
-    let (full, short) = match extension {
-        ExtensionRef::All => (None, None),
-        ExtensionRef::Full(number) => (Some(number.as_str()), None),
-        ExtensionRef::Short(number) => (None, Some(number.as_str())),
-    };
-    let row: Option<(Option<i64>, Vec<i64>)> = sqlx::query_as(
-        "SELECT u.organization_id, ARRAY(SELECT e.id FROM extensions e WHERE e.user_id = u.id \
-           AND ($2::text IS NULL OR e.number = $2) AND ($3::text IS NULL OR e.short_number = $3) ORDER BY e.id) \
-         FROM users u WHERE u.id = $1",
-    )
-    .bind(user)
-    .bind(full)
-    .bind(short)
-    .fetch_optional(pool)
-    .await?;
-    let Some((organization, extensions)) = row else {
-        return Err(ApiError::Param(ParamError::User));
-    };
-    let may_see = user == caller.user_id
-        || caller.role == Role::Admin
-        || (caller.role == Role::Organization
-            && organization.is_some()
-            && organization == caller.organization_id);
-    if !may_see {
-        return Err(ApiError::Param(ParamError::User));
-    }
-    if *extension != ExtensionRef::All && extensions.is_empty() {
-        return Err(ApiError::Param(ParamError::Extension));
-    }
-    Ok(Scope::Extensions(extensions))
-}
-
-async fn resolve_owner(
-    pool: &PgPool,
-    caller: &Caller,
-    extension: &ExtensionRef,
-) -> Result<Scope, ApiError> {
-    let found: Option<(i64, i64, i64)> = match extension {
-        ExtensionRef::All => return Ok(Scope::Visible),
-        ExtensionRef::Full(number) => {
-            sqlx::query_as("SELECT id, user_id, organization_id FROM extensions WHERE number = $1")
-                .bind(number)
-                .fetch_optional(pool)
-                .await?
-        }
-        // A short number means one in the caller's own organization.
-        ExtensionRef::Short(number) => match caller.organization_id {
-            None => None,
-            Some(org) => {
-                sqlx::query_as(
-                    "SELECT id, user_id, organization_id FROM extensions WHERE organization_id = $1 AND short_number = $2",
-                )
-                .bind(org)
-                .bind(number)
-                .fetch_optional(pool)
-                .await?
+    match sql::resolution(caller, path) {
+        Resolution::Visible => Ok(Scope::Visible),
+        Resolution::Invalid(e) => Err(ApiError::Param(e)),
+        Resolution::User { user, statement } => {
+            let row: Option<(Option<i64>, Vec<i64>)> =
+                bind_all(sqlx::query(&statement.text), &statement.binds)
+                    .try_map(|row: PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .fetch_optional(pool)
+                    .await?;
+            let Some((organization, extensions)) = row else {
+                return Err(ApiError::Param(ParamError::User));
+            };
+            let may_see = user == caller.user_id
+                || caller.role == Role::Admin
+                || (caller.role == Role::Organization
+                    && organization.is_some()
+                    && organization == caller.organization_id);
+            if !may_see {
+                return Err(ApiError::Param(ParamError::User));
             }
-        },
-    };
-    let visible = found.filter(|(_, owner, org)| match caller.role {
-        Role::Admin => true,
-        Role::Organization => caller.organization_id == Some(*org),
-        Role::User => *owner == caller.user_id,
-        Role::Switch => false,
-    });
-    match visible {
-        Some((id, _, _)) => Ok(Scope::Extensions(vec![id])),
-        None => Err(ApiError::Param(ParamError::Extension)),
+            if path.extension != ExtensionRef::All && extensions.is_empty() {
+                return Err(ApiError::Param(ParamError::Extension));
+            }
+            Ok(Scope::Extensions(extensions))
+        }
+        Resolution::Owner(statement) => {
+            let found: Option<(i64, i64, i64)> =
+                bind_all(sqlx::query(&statement.text), &statement.binds)
+                    .try_map(|row: PgRow| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                    .fetch_optional(pool)
+                    .await?;
+            let visible = found.filter(|(_, owner, org)| match caller.role {
+                Role::Admin => true,
+                Role::Organization => caller.organization_id == Some(*org),
+                Role::User => *owner == caller.user_id,
+                Role::Switch => false,
+            });
+            match visible {
+                Some((id, _, _)) => Ok(Scope::Extensions(vec![id])),
+                None => Err(ApiError::Param(ParamError::Extension)),
+            }
+        }
     }
 }
 

@@ -41,16 +41,28 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         CallRef::Malformed => return Ok(HttpResponse::NoContent().finish()),
     };
     let with_views = request.fields.contains(Field::PhoneCallView);
+    // The page's rows and its JSON are held in memory together: bound how many rows all
+    // requests hold at once (count <= 5000 <= LIST_ROWS_IN_FLIGHT, so the permits exist).
+    let _rows = state
+        .rows_in_flight
+        .acquire_many(request.count)
+        .await
+        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     let page = repo::list(&state.pool, &caller, &scope, call, &request, with_views).await?;
     if page.calls.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }
-    Ok(HttpResponse::Ok().json(ListResponse::new(
+    let body = serde_json::to_vec(&ListResponse::new(
         &page,
         &request,
         req.path(),
         req.query_string(),
-    )))
+    ))
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    drop(page);
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Making, controlling and hanging up calls is the switch's job (spec §2.4).

@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::query::{FieldType, Filter, FilterField, FilterOp, FilterValue, ListRequest, SortBy};
+use super::path::{ExtensionRef, ListPath, UserRef};
+use super::query::{
+    FieldType, Filter, FilterField, FilterOp, FilterValue, ListRequest, ParamError, SortBy,
+};
 use crate::accounts::Role;
 use crate::auth::Caller;
 
@@ -53,13 +56,80 @@ pub enum Scope {
     Extensions(Vec<i64>),
 }
 
+/// How the path's user and extension are resolved: without the database, or by one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// `@owner/@self`: everything the caller may see; nothing to look up.
+    Visible,
+    /// Refused without looking anything up.
+    Invalid(ParamError),
+    /// A statement returning the user's `organization_id` and the ids of the extensions the path
+    /// names (`bigint[]`), or no row when the user does not exist.
+    User { user: i64, statement: Sql },
+    /// A statement returning the extension's `id`, `user_id` and `organization_id`, or no row.
+    Owner(Sql),
+}
+
+/// The statement that resolves a path for a caller (spec §2.2).
+pub fn resolution(caller: &Caller, path: &ListPath) -> Resolution {
+    let user = match path.user {
+        UserRef::Owner => return owner_resolution(caller, &path.extension),
+        UserRef::Me => caller.user_id,
+        UserRef::Id(id) => id,
+    };
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT u.organization_id, ARRAY(SELECT e.id FROM extensions e WHERE e.user_id = u.id",
+    );
+    match &path.extension {
+        ExtensionRef::All => {}
+        ExtensionRef::Full(number) => {
+            sql.push(" AND e.number = ")
+                .bind(Bind::Text(number.clone()));
+        }
+        ExtensionRef::Short(number) => {
+            sql.push(" AND e.short_number = ")
+                .bind(Bind::Text(number.clone()));
+        }
+    }
+    sql.push(" ORDER BY e.id) FROM users u WHERE u.id = ")
+        .bind(Bind::Int(user));
+    Resolution::User {
+        user,
+        statement: sql,
+    }
+}
+
+fn owner_resolution(caller: &Caller, extension: &ExtensionRef) -> Resolution {
+    let mut sql = Sql::default();
+    sql.push("SELECT id, user_id, organization_id FROM extensions WHERE ");
+    match extension {
+        ExtensionRef::All => return Resolution::Visible,
+        ExtensionRef::Full(number) => {
+            sql.push("number = ").bind(Bind::Text(number.clone()));
+        }
+        // A short number means one in the caller's own organization; an admin has none.
+        ExtensionRef::Short(number) => match caller.organization_id {
+            None => return Resolution::Invalid(ParamError::Extension),
+            Some(org) => {
+                sql.push("organization_id = ").bind(Bind::Int(org));
+                sql.push(" AND short_number = ")
+                    .bind(Bind::Text(number.clone()));
+            }
+        },
+    }
+    Resolution::Owner(sql)
+}
+
 /// A call involves an extension when it is charged to it or one of its live views is on it.
 /// `member` completes `extension_id…` into a membership test (`= ANY($2)`, `IN (SELECT …)`).
+/// One `IN` over a `UNION ALL` (rather than an `OR` of two) lets PostgreSQL find the few calls
+/// through the two extension indexes and join them, instead of filtering every live call.
 fn involves(sql: &mut Sql, member: &str) {
     let _ = write!(
         sql.text,
-        "(c.extension_id{member} OR c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
-         WHERE v.call_live AND v.extension_id{member}))"
+        "c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND x.extension_id{member} \
+         UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id{member})"
     );
 }
 
@@ -366,7 +436,9 @@ fn numbers_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterVa
 
 fn filter(sql: &mut Sql, filter: &Filter) {
     if is_view_field(filter.field) {
-        sql.push("EXISTS (SELECT 1 FROM phone_call_views v WHERE v.phone_call_id = c.id AND ");
+        // As a semi-join, PostgreSQL may either look each candidate call's views up by key or
+        // find the matching live views first through their own indexes.
+        sql.push("c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ");
         condition(sql, filter);
         sql.push(")");
     } else {
@@ -481,10 +553,12 @@ mod tests {
         );
         assert_eq!(
             where_clause(&sql),
-            "WHERE c.ended IS NULL AND ((c.extension_id IN (SELECT e.id FROM extensions e WHERE e.user_id = $1) \
-             OR c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id IN \
-             (SELECT e.id FROM extensions e WHERE e.user_id = $1)))) AND ((c.extension_id = ANY($2) \
-             OR c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id = ANY($2))))"
+            "WHERE c.ended IS NULL AND (c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND \
+             x.extension_id IN (SELECT e.id FROM extensions e WHERE e.user_id = $1) UNION ALL SELECT v.phone_call_id \
+             FROM phone_call_views v WHERE v.call_live AND v.extension_id IN (SELECT e.id FROM extensions e WHERE \
+             e.user_id = $1))) AND (c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND \
+             x.extension_id = ANY($2) UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND \
+             v.extension_id = ANY($2)))"
         );
         assert!(sql
             .text
@@ -511,8 +585,8 @@ mod tests {
         let sql = list(&caller, &Scope::Visible, None, &request, true);
         assert_eq!(
             where_clause(&sql),
-            "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (TRUE) AND (EXISTS (SELECT 1 FROM phone_call_views v \
-             WHERE v.phone_call_id = c.id AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
+            "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (TRUE) AND (c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
+             WHERE v.call_live AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
              (n.number COLLATE \"C\" >= $2 AND n.number COLLATE \"C\" < $3))))"
         );
         assert!(sql.text.contains("ORDER BY c.published DESC, c.id DESC"));

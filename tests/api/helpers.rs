@@ -155,6 +155,18 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
             .await
             .expect("migrations");
     }
+    // Tokens cached before the revocation listener is up are dropped when it connects: wait for
+    // it, so that what a test caches stays cached.
+    if !state.settings.token_cache.is_zero() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !state.tokens.is_listening() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the token listener never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     TestApp {
         address,
         db: Some(db),
