@@ -1,8 +1,10 @@
 //! The PhoneCalls resource of UAPI: `/uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
 //! `path` and `query` parse the request into typed values, `sql` compiles them into one
-//! parameterized statement, `repo` resolves the path and runs it, `model` shapes the JSON and
-//! `routes` holds the thin handlers.
+//! parameterized statement (`filter_sql` the user's filter), `repo` resolves the path and runs
+//! it, `model` shapes the JSON, `routes` holds the thin handlers, and `statements` shows the SQL
+//! a request sends, for operators and benchmarks.
 
+mod filter_sql;
 pub mod model;
 pub mod path;
 pub mod query;

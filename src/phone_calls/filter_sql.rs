@@ -1,0 +1,289 @@
+//! The user's filter (`filterBy`, `filterOp`, `filterValue`) as SQL: one condition per field type
+//! and operator, every value bound, `contains` literal, `startsWith` a range, `inArray` one array.
+//! View-level fields match when any live view of the call matches.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::query::{FieldType, Filter, FilterField, FilterOp, FilterValue};
+use super::sql::{Bind, Sql};
+
+/// `%`, `_` and `\` are literal in contains: escape them for LIKE's default escape `\`.
+pub fn like_contains(value: &str) -> String {
+    let mut pattern = String::with_capacity(value.len() + 2);
+    pattern.push('%');
+    for ch in value.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The least string greater than every string that starts with `prefix` (in byte order, which
+/// for UTF-8 is code point order), or `None` when there is none.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// The column of a call-level field, as text or as its own type.
+fn call_column(field: FilterField, as_text: bool) -> &'static str {
+    match (field, as_text) {
+        (FilterField::Id, true) => "c.id::text",
+        (FilterField::Id, false) => "c.id",
+        (FilterField::Extension, _) => "c.extension",
+        (FilterField::OwnerId, _) => "c.organization_id",
+        (FilterField::Published, true) => "uapi_date(c.published)",
+        (FilterField::Published, false) => "c.published",
+        (FilterField::Answered, true) => "uapi_date(c.answered)",
+        (FilterField::Answered, false) => "c.answered",
+        (FilterField::CallerId, _) => "v.caller_id",
+        (FilterField::Status, _) => "v.status",
+        (FilterField::Flow, _) => "v.flow",
+        (FilterField::Source, _) => "v.source",
+        (FilterField::Destination, _) => "v.destination",
+    }
+}
+
+fn is_view_field(field: FilterField) -> bool {
+    matches!(
+        field,
+        FilterField::Source
+            | FilterField::Destination
+            | FilterField::CallerId
+            | FilterField::Status
+            | FilterField::Flow
+    )
+}
+
+/// A text comparison on a scalar text expression.
+fn text_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterValue) {
+    match (op, value) {
+        (FilterOp::Equals, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" = ")
+                .bind(Bind::Text(v.clone()));
+        }
+        (FilterOp::Contains, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" LIKE ")
+                .bind(Bind::Text(like_contains(v)));
+        }
+        (FilterOp::StartsWith, FilterValue::Text(v)) => {
+            sql.push("(")
+                .push(column)
+                .push(" COLLATE \"C\" >= ")
+                .bind(Bind::Text(v.clone()));
+            if let Some(upper) = prefix_upper_bound(v) {
+                sql.push(" AND ")
+                    .push(column)
+                    .push(" COLLATE \"C\" < ")
+                    .bind(Bind::Text(upper));
+            }
+            sql.push(")");
+        }
+        (FilterOp::GreaterThan, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" > ")
+                .bind(Bind::Text(v.clone()));
+        }
+        (FilterOp::LessThan, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" < ")
+                .bind(Bind::Text(v.clone()));
+        }
+        (FilterOp::InArray, FilterValue::TextList(items)) => {
+            sql.push(column)
+                .push(" COLLATE \"C\" = ANY(")
+                .bind(Bind::Texts(items.clone()))
+                .push(")");
+        }
+        (FilterOp::Present, _) => {
+            sql.push("(")
+                .push(column)
+                .push(" IS NOT NULL AND ")
+                .push(column)
+                .push(" <> '')");
+        }
+        _ => unreachable!("query parsing pairs text operators with text values"),
+    }
+}
+
+fn comparison(op: FilterOp) -> &'static str {
+    match op {
+        FilterOp::GreaterThan => " > ",
+        FilterOp::LessThan => " < ",
+        _ => " = ",
+    }
+}
+
+/// The instant itself when it has no part finer than a microsecond (PostgreSQL's precision).
+fn whole_micros(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (at.timestamp_subsec_nanos() % 1000 == 0).then_some(at)
+}
+
+fn floor_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos() % 1000))
+}
+
+/// The least microsecond instant at or after `at`: for stored microsecond instants,
+/// `stored < at` is `stored < ceil(at)` and `stored >= at` is `stored >= ceil(at)`.
+pub(super) fn ceil_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    match whole_micros(at) {
+        Some(exact) => exact,
+        None => floor_micros(at) + chrono::Duration::microseconds(1),
+    }
+}
+
+/// The canonical text of a call id, which is all an id filter can equal.
+fn canonical_uuid(text: &str) -> Option<Uuid> {
+    Uuid::try_parse(text)
+        .ok()
+        .filter(|id| id.to_string() == text)
+}
+
+/// A condition on one call (alias `c`) or, for view fields, on one view (alias `v`).
+fn condition(sql: &mut Sql, filter: &Filter) {
+    let Filter { field, op, value } = filter;
+    let (field, op) = (*field, *op);
+    match (field, field.field_type(), value) {
+        // Ids equal only their canonical text: compare as uuid so the primary key serves.
+        (FilterField::Id, _, FilterValue::Text(v)) if op == FilterOp::Equals => {
+            match canonical_uuid(v) {
+                Some(id) => {
+                    sql.push("c.id = ").bind(Bind::Uuid(id));
+                }
+                None => {
+                    sql.push("FALSE");
+                }
+            }
+        }
+        (FilterField::Id, _, FilterValue::TextList(items)) => {
+            let ids: Vec<Uuid> = items.iter().filter_map(|v| canonical_uuid(v)).collect();
+            sql.push("c.id = ANY(").bind(Bind::Uuids(ids)).push(")");
+        }
+        (FilterField::Source | FilterField::Destination, _, _) => {
+            numbers_condition(sql, call_column(field, true), op, value)
+        }
+        (_, FieldType::Text, _) => text_condition(sql, call_column(field, true), op, value),
+        (_, FieldType::Date, FilterValue::Date(at)) => match (op, whole_micros(*at)) {
+            // Stored instants have microsecond precision: nothing equals a finer one.
+            (FilterOp::Equals, None) => {
+                sql.push("FALSE");
+            }
+            (FilterOp::LessThan, None) => {
+                sql.push(call_column(field, false))
+                    .push(" < ")
+                    .bind(Bind::Date(ceil_micros(*at)));
+            }
+            _ => {
+                sql.push(call_column(field, false))
+                    .push(comparison(op))
+                    .bind(Bind::Date(floor_micros(*at)));
+            }
+        },
+        (_, FieldType::Date, FilterValue::DateList(ats)) => {
+            let exact: Vec<DateTime<Utc>> = ats.iter().filter_map(|at| whole_micros(*at)).collect();
+            sql.push(call_column(field, false))
+                .push(" = ANY(")
+                .bind(Bind::Dates(exact))
+                .push(")");
+        }
+        (_, FieldType::Date, _) if op == FilterOp::Present => {
+            sql.push(call_column(field, false)).push(" IS NOT NULL");
+        }
+        (_, FieldType::Date, _) => text_condition(sql, call_column(field, true), op, value),
+        (_, FieldType::Integer, FilterValue::Integer(n)) => {
+            sql.push(call_column(field, false))
+                .push(comparison(op))
+                .bind(Bind::Int(*n));
+        }
+        (_, FieldType::Integer, FilterValue::IntegerList(ns)) => {
+            sql.push(call_column(field, false))
+                .push(" = ANY(")
+                .bind(Bind::Ints(ns.clone()))
+                .push(")");
+        }
+        (_, FieldType::Integer, _) => {
+            // present: the column is NOT NULL, so any call (or any view) has it.
+            sql.push("TRUE");
+        }
+    }
+}
+
+/// A condition on a view's `source` or `destination`: true when any element matches.
+fn numbers_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterValue) {
+    match (op, value) {
+        (FilterOp::Equals, FilterValue::Text(v)) => {
+            sql.push(column)
+                .push(" @> ARRAY[")
+                .bind(Bind::Text(v.clone()))
+                .push("::text]");
+        }
+        (FilterOp::InArray, FilterValue::TextList(items)) => {
+            sql.push(column)
+                .push(" && ")
+                .bind(Bind::Texts(items.clone()))
+                .push("::text[]");
+        }
+        (FilterOp::Contains, FilterValue::Text(v)) => {
+            // Numbers are joined by U+001F, which a filter value cannot contain.
+            sql.push("uapi_numbers(")
+                .push(column)
+                .push(") LIKE ")
+                .bind(Bind::Text(like_contains(v)));
+        }
+        (FilterOp::Present, _) => {
+            sql.push("cardinality(").push(column).push(") > 0");
+        }
+        _ => {
+            sql.push("EXISTS (SELECT 1 FROM unnest(")
+                .push(column)
+                .push(") AS n(number) WHERE ");
+            text_condition(sql, "n.number", op, value);
+            sql.push(")");
+        }
+    }
+}
+
+/// The user's filter as a condition on call `c`.
+pub(super) fn filter(sql: &mut Sql, filter: &Filter) {
+    if is_view_field(filter.field) {
+        // As a semi-join, PostgreSQL may either look each candidate call's views up by key or
+        // find the matching live views first through their own indexes.
+        sql.push("c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ");
+        condition(sql, filter);
+        sql.push(")");
+    } else {
+        condition(sql, filter);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_step_the_last_character() {
+        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+    }
+}
