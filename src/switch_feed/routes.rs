@@ -11,7 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::repo::{self, ApplyError, Outcome};
+use super::queue::Queue;
+use super::repo::{ApplyError, Outcome};
 use super::report::{self, parse_report};
 use crate::accounts::Role;
 use crate::auth::Caller;
@@ -25,18 +26,20 @@ const SINGLE_LIMIT: usize = 256 * 1024;
 
 /// Mounts the feed.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/switch/v1/phoneCalls/{phoneCallId}")
-            .app_data(json_config(SINGLE_LIMIT))
-            .route(web::put().to(put_report))
-            .default_service(method_not_allowed("PUT")),
-    )
-    .service(
-        web::resource("/switch/v1/phoneCalls")
-            .app_data(json_config(crate::startup::JSON_LIMIT))
-            .route(web::post().to(post_batch))
-            .default_service(method_not_allowed("POST")),
-    );
+    // `configure` runs once per worker: each worker groups its own single reports.
+    cfg.app_data(web::Data::new(Queue::default()))
+        .service(
+            web::resource("/switch/v1/phoneCalls/{phoneCallId}")
+                .app_data(json_config(SINGLE_LIMIT))
+                .route(web::put().to(put_report))
+                .default_service(method_not_allowed("PUT")),
+        )
+        .service(
+            web::resource("/switch/v1/phoneCalls")
+                .app_data(json_config(crate::startup::JSON_LIMIT))
+                .route(web::post().to(post_batch))
+                .default_service(method_not_allowed("POST")),
+        );
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {
@@ -106,6 +109,7 @@ async fn put_report(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    queue: web::Data<Queue>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (caller, body) = switch_and_body(&req, payload).await?;
     let invalid = |e: report::Invalid| ApiError::RequestInvalid(e.0);
@@ -115,12 +119,14 @@ async fn put_report(
     )
     .map_err(invalid)?;
     let report = parse_report(&body, Some(id)).map_err(invalid)?;
-    let outcome = repo::apply(&state.pool, caller.organization_id, &report)
-        .await
-        .map_err(ApiError::from)?;
+    let (id, sequence) = (report.id, report.sequence);
+    let wait = state.settings.pool_acquire_timeout;
+    let outcome = queue
+        .apply(&state.pool, wait, caller.organization_id, report)
+        .await?;
     Ok(HttpResponse::build(status_of(outcome)).json(Applied {
-        id: report.id,
-        sequence: report.sequence,
+        id,
+        sequence,
         applied: outcome.applied(),
     }))
 }
@@ -152,6 +158,7 @@ async fn post_batch(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    queue: web::Data<Queue>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (caller, body) = switch_and_body(&req, payload).await?;
     let reports = match body.get("reports") {
@@ -168,37 +175,49 @@ async fn post_batch(
             )
         }
     };
-    let mut results = Vec::with_capacity(reports.len());
+    let refused = |i: usize, value: &Value, message: &str| BatchResult::Refused {
+        id: value.get("id").and_then(Value::as_str).map(str::to_string),
+        status: 400,
+        error: ErrorBody {
+            code: "request_invalid",
+            message: format!("reports[{i}]: {message}"),
+        },
+    };
+    // Reports that parse are applied together; the others are refused on their own.
+    let mut parsed = Vec::with_capacity(reports.len());
+    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(reports.len());
     for (i, value) in reports.iter().enumerate() {
-        let refused = |message: String| BatchResult::Refused {
-            id: value.get("id").and_then(Value::as_str).map(str::to_string),
-            status: 400,
-            error: ErrorBody {
-                code: "request_invalid",
-                message,
-            },
-        };
-        let report = match parse_report(value, None) {
-            Ok(report) => report,
-            Err(e) => {
-                results.push(refused(format!("reports[{i}]: {}", e.0)));
-                continue;
+        match parse_report(value, None) {
+            Ok(report) => {
+                parsed.push(report);
+                results.push(None);
             }
-        };
-        match repo::apply(&state.pool, caller.organization_id, &report).await {
-            Ok(outcome) => results.push(BatchResult::Done {
-                id: report.id,
-                status: status_of(outcome).as_u16(),
-                sequence: report.sequence,
-                applied: outcome.applied(),
-            }),
-            Err(ApplyError::Invalid(message)) => {
-                results.push(refused(format!("reports[{i}]: {message}")))
-            }
-            // The database is failing: stop here. Reports already applied stay applied, and the
-            // switch can resend the whole batch, since replays change nothing.
-            Err(ApplyError::Database(e)) => return Err(ApiError::from(e).into()),
+            Err(e) => results.push(Some(refused(i, value, &e.0))),
         }
     }
+    // If the database fails, nothing of the batch may be stored, or only some of it: the switch
+    // can resend the whole batch, since replays change nothing.
+    let wait = state.settings.pool_acquire_timeout;
+    let outcomes = queue
+        .apply_batch(&state.pool, wait, caller.organization_id, &parsed)
+        .await
+        .map_err(ApiError::from)?;
+    let mut applied = parsed.iter().zip(outcomes);
+    let results: Vec<BatchResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, result)| match result {
+            Some(refusal) => refusal,
+            None => match applied.next().expect("one outcome per parsed report") {
+                (report, Ok(outcome)) => BatchResult::Done {
+                    id: report.id,
+                    status: status_of(outcome).as_u16(),
+                    sequence: report.sequence,
+                    applied: outcome.applied(),
+                },
+                (_, Err(message)) => refused(i, &reports[i], &message),
+            },
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
 }
