@@ -327,8 +327,9 @@ struct BatchView<'a> {
 }
 
 /// The sequence guard, as for a single report, for the calls that were stored when the batch
-/// read (and locked) them. The others are inserted with `DO NOTHING`: if someone created one
-/// since, it is left alone (and the batch runs again, locking it) rather than waited for, which
+/// read (and locked) them. The others are inserted with `DO NOTHING`, on any of the table's
+/// unique keys (a call created meanwhile conflicts on all of them, and a conflict on one that
+/// is not an arbiter would fail the statement): if someone created one since, it is left alone (and the batch runs again, locking it) rather than waited for, which
 /// could deadlock with a batch that locked it meanwhile. Views change only for the calls written
 /// (they read `up`); the views upserted and the views deleted are disjoint, so the statement
 /// never touches a row twice.
@@ -343,7 +344,7 @@ fresh AS (
         (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
     SELECT id, organization_id, extension_id, extension, nonce, published, answered, ended, now(), sequence
     FROM planned WHERE NOT existed
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT DO NOTHING
     RETURNING id, (xmax = 0) AS created
 ),
 renewed AS (

@@ -62,9 +62,21 @@ async fn back_off(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(2 * u64::from(attempt))).await;
 }
 
-/// Deadlocks and serialization failures: the transaction is safe to run again.
+/// Deadlocks, serialization failures and insert races: the transaction is safe to run again.
 fn is_retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+        || is_insert_race(e)
+}
+
+/// A unique violation on `phone_calls` can only be two transactions creating the same call at
+/// once. `INSERT … ON CONFLICT (id)` settles a race on its arbiter, the primary key, but
+/// `phone_calls` has further unique keys (`(id, organization_id)` and `(id, live)`, which the
+/// views' foreign keys reference); when the other transaction commits first, the check of those
+/// fails instead of waiting for the arbiter. Run again, the statement sees the committed call
+/// and takes its `ON CONFLICT` branch.
+fn is_insert_race(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.table() == Some("phone_calls"))
 }
 
 /// A constraint violation means the report contradicts stored data (an account changed between
@@ -72,6 +84,7 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 /// client's problem either way, answered as 400, never as 500.
 fn constraint_to_invalid(e: sqlx::Error) -> ApplyError {
     match &e {
+        _ if is_insert_race(&e) => ApplyError::Database(e),
         sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("23")) => {
             ApplyError::Invalid(format!(
                 "the report contradicts the stored accounts or call ({})",
