@@ -1129,6 +1129,30 @@ async fn phone_call_views_stay_inside_their_calls_organization() {
         "a view of an unknown call",
     );
     assert_eq!(count(&db.pool, "phone_call_views").await, before);
+
+    // The views' key cascades updates of their call, organization included; the cascaded views
+    // then name an extension of the old organization, so the call cannot move to Carol's.
+    assert_violation(
+        sqlx::query(
+            "UPDATE phone_calls SET organization_id = $2, extension_id = $3, extension = $4 WHERE id = $1",
+        )
+        .bind(call.id)
+        .bind(c.f.other_org)
+        .bind(c.carol.id)
+        .bind(&c.carol.number)
+        .execute(&db.pool)
+        .await,
+        FOREIGN_KEY,
+        "phone_call_views_extension_fkey",
+        "moving a call with views to another organization",
+    );
+    let organization: i64 =
+        sqlx::query_scalar("SELECT organization_id FROM phone_calls WHERE id = $1")
+            .bind(call.id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(organization, c.f.org);
 }
 
 #[tokio::test]
@@ -1345,7 +1369,7 @@ async fn views_follow_their_calls_liveness() {
         .insert(&db.pool)
         .await,
         FOREIGN_KEY,
-        "phone_call_views_live_fkey",
+        "phone_call_views_call_fkey",
         "a view marked ended on a live call",
     );
     view.insert(&db.pool).await.expect("a live view");
