@@ -327,12 +327,13 @@ struct BatchView<'a> {
 }
 
 /// The sequence guard, as for a single report, for the calls that were stored when the batch
-/// read (and locked) them. The others are inserted with `DO NOTHING`, on any of the table's
-/// unique keys (a call created meanwhile conflicts on all of them, and a conflict on one that
-/// is not an arbiter would fail the statement): if someone created one since, it is left alone (and the batch runs again, locking it) rather than waited for, which
+/// read (and locked) them. The others are inserted with `DO NOTHING`: if someone created one
+/// since, it is left alone (or, when the race shows on the table's other unique key, the
+/// statement fails and the batch runs again, see [`super::is_insert_race`]) (and the batch runs again, locking it) rather than waited for, which
 /// could deadlock with a batch that locked it meanwhile. Views change only for the calls written
-/// (they read `up`); the views upserted and the views deleted are disjoint, so the statement
-/// never touches a row twice.
+/// (they read `fresh`, `renewed` or `up`): a new call's views are plainly inserted (no view can
+/// exist for a call that did not), a stored call's views are upserted, and the views upserted
+/// and the views deleted are disjoint, so the statement never touches a row twice.
 const WRITE: &str = "
 WITH planned AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[],
@@ -344,7 +345,7 @@ fresh AS (
         (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
     SELECT id, organization_id, extension_id, extension, nonce, published, answered, ended, now(), sequence
     FROM planned WHERE NOT existed
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (id) DO NOTHING
     RETURNING id, (xmax = 0) AS created
 ),
 renewed AS (
@@ -382,6 +383,16 @@ gone AS (
     WHERE v.phone_call_id = up.id AND up.id = ANY($11)
       AND NOT EXISTS (SELECT FROM incoming i WHERE i.phone_call_id = v.phone_call_id AND i.view_id = v.view_id)
 ),
+added AS (
+    INSERT INTO phone_call_views
+        (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
+         flow, status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold,
+         holder, disposition)
+    SELECT i.phone_call_id, i.view_id, i.organization_id, i.call_live, i.extension_id, i.extension, i.source,
+           i.destination, i.flow, i.status, i.ringing, i.caller_id, i.recording, i.answered, i.parked,
+           i.parked_pos, i.parked_by, i.on_hold, i.holder, i.disposition
+    FROM incoming i JOIN fresh ON fresh.id = i.phone_call_id
+),
 kept AS (
     INSERT INTO phone_call_views AS v
         (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
@@ -390,7 +401,7 @@ kept AS (
     SELECT i.phone_call_id, i.view_id, i.organization_id, i.call_live, i.extension_id, i.extension, i.source,
            i.destination, i.flow, i.status, i.ringing, i.caller_id, i.recording, i.answered, i.parked,
            i.parked_pos, i.parked_by, i.on_hold, i.holder, i.disposition
-    FROM incoming i JOIN up ON up.id = i.phone_call_id
+    FROM incoming i JOIN renewed ON renewed.id = i.phone_call_id
     ON CONFLICT (phone_call_id, view_id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         call_live = EXCLUDED.call_live,
