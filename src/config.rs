@@ -192,7 +192,11 @@ impl Settings {
         PgConnectOptions::from_str(self.database_url.expose_secret())
             .expect("DATABASE_URL was validated when the settings were read")
             .application_name("phonecalls")
-            .options([("statement_timeout", timeout_ms.as_str())])
+            // No JIT compilation: it pays off for long analytical queries, while the list's are
+            // a few milliseconds long. PostgreSQL decides from the plan's estimated cost, which
+            // grows with the stored history, so with JIT on, the same page of live calls got
+            // ~12 ms slower at ten million stored calls than at a hundred thousand.
+            .options([("statement_timeout", timeout_ms.as_str()), ("jit", "off")])
     }
 }
 
@@ -238,6 +242,15 @@ mod tests {
         assert_eq!(s.token_ttl, Duration::from_secs(3600));
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(s.migrate_on_start);
+    }
+
+    #[test]
+    fn sessions_get_the_statement_timeout_and_no_jit() {
+        let s = settings(&[URL, ("DATABASE_STATEMENT_TIMEOUT_MS", "2500")]).unwrap();
+        let options = s.connect_options();
+        let options = options.get_options().unwrap_or_default();
+        assert!(options.contains("statement_timeout=2500"), "{options}");
+        assert!(options.contains("jit=off"), "{options}");
     }
 
     #[test]

@@ -259,12 +259,22 @@ fn numbers_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterVa
     }
 }
 
-/// The user's filter as a condition on call `c`.
-pub(super) fn filter(sql: &mut Sql, filter: &Filter) {
+/// The user's filter as a condition on call `c`. `organization`: the one organization every
+/// visible call belongs to, when the caller sees only one.
+pub(super) fn filter(sql: &mut Sql, filter: &Filter, organization: Option<i64>) {
     if is_view_field(filter.field) {
         // As a semi-join, PostgreSQL may either look each candidate call's views up by key or
-        // find the matching live views first through their own indexes.
+        // find the matching live views first through their own indexes. A view is in its
+        // call's organization (the database enforces it), so when every visible call is in
+        // one organization, so are the views worth testing: saying so lets the cheap test of
+        // the organization go before the filter's, which may be costly (a prefix of any
+        // number of a view, say), instead of testing the filter on every live view.
         sql.push("c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ");
+        if let Some(org) = organization {
+            sql.push("v.organization_id = ")
+                .bind(Bind::Int(org))
+                .push(" AND ");
+        }
         condition(sql, filter);
         sql.push(")");
     } else {

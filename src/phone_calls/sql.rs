@@ -143,6 +143,16 @@ fn fragment(sql: &mut Sql, build: impl FnOnce(&mut Sql)) -> String {
     part.text
 }
 
+/// The organization of every call the caller may see, when there is one: an organization
+/// account sees its organization's calls, and a user the calls involving its extensions, which
+/// are all in its organization (a call's views and extension are in the call's organization).
+fn single_organization(caller: &Caller) -> Option<i64> {
+    match caller.role {
+        Role::Organization | Role::User => caller.organization_id,
+        Role::Admin | Role::Switch => None,
+    }
+}
+
 /// What the caller may see, whatever the path and filter say.
 fn visibility(sql: &mut Sql, caller: &Caller) {
     match (caller.role, caller.organization_id) {
@@ -234,7 +244,7 @@ pub fn list(
     sql.push(")");
     if let Some(f) = &request.filter {
         sql.push(" AND (");
-        filter(&mut sql, f);
+        filter(&mut sql, f, single_organization(caller));
         sql.push(")");
     }
     if let Some(since) = request.updated_since {
@@ -322,13 +332,14 @@ mod tests {
         assert_eq!(
             where_clause(&sql),
             "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (TRUE) AND (c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
-             WHERE v.call_live AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
-             (n.number COLLATE \"C\" >= $2 AND n.number COLLATE \"C\" < $3))))"
+             WHERE v.call_live AND v.organization_id = $2 AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
+             (n.number COLLATE \"C\" >= $3 AND n.number COLLATE \"C\" < $4))))"
         );
         assert!(sql.text.contains("ORDER BY c.published DESC, c.id DESC"));
         assert_eq!(
             sql.binds,
             vec![
+                Bind::Int(3),
                 Bind::Int(3),
                 Bind::Text("+4420".into()),
                 Bind::Text("+4421".into()),
