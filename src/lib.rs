@@ -11,3 +11,4 @@ pub mod startup;
 pub mod switch_feed;
 pub mod telemetry;
 pub mod time;
+pub mod ttl_cache;

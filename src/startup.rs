@@ -16,6 +16,7 @@ use crate::auth::cache::{self, TokenCache};
 use crate::auth::oauth;
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::phone_calls::PathCache;
 use crate::{db, health, middleware, phone_calls, switch_feed};
 
 /// Largest JSON body accepted (the switch's batches are the largest bodies).
@@ -34,6 +35,8 @@ pub struct AppState {
     pub migrated: Arc<AtomicBool>,
     /// Tokens resolved recently.
     pub tokens: Arc<TokenCache>,
+    /// List paths' resolutions, for the same few seconds as tokens.
+    pub paths: Arc<PathCache>,
     /// Rows of list pages being built at once, in permits of one row: large pages wait for
     /// each other instead of all holding thousands of rows in memory together.
     pub rows_in_flight: Arc<tokio::sync::Semaphore>,
@@ -83,6 +86,7 @@ impl Application {
             pool,
             migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
             tokens: Arc::new(TokenCache::new(settings.token_cache)),
+            paths: Arc::new(PathCache::new(settings.token_cache)),
             rows_in_flight: Arc::new(tokio::sync::Semaphore::new(
                 settings.list_rows_in_flight as usize,
             )),
@@ -122,7 +126,10 @@ impl Application {
         });
         let notifications = tokio::spawn(cache::listen(
             self.state.pool.clone(),
-            self.state.tokens.clone(),
+            cache::Caches {
+                tokens: self.state.tokens.clone(),
+                paths: self.state.paths.clone(),
+            },
         ));
         let result = self.server.await;
         signals.abort();

@@ -1,35 +1,30 @@
 //! A short-lived cache of resolved tokens, so that most requests authenticate without a
 //! database round trip. Entries live at most `TOKEN_CACHE_SECONDS` (and never past the token's
-//! own expiry); revocations reach it at once through PostgreSQL notifications (`listen`), and
-//! anything missed while the notification connection was down is dropped when it comes back.
+//! own expiry); revocations reach it at once through PostgreSQL notifications (`listen`, which
+//! also keeps the list's path cache true), and anything missed while the notification
+//! connection was down is dropped when it comes back.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 
 use super::token::Caller;
+use crate::phone_calls::PathCache;
+use crate::ttl_cache::TtlCache;
 
-/// The channel the database notifies on when a token is revoked, expires early or disappears,
-/// or when an account changes role or organization (payload `*`: forget everything).
+/// The channel the database notifies on. Payloads: a token's SHA-256 digest in hex when that
+/// token is revoked, expires early or disappears; `paths` when accounts or extensions change
+/// what a list path resolves to; `*` when an account changes role or organization (forget
+/// everything).
 pub const CHANNEL: &str = "access_tokens_changed";
-
-/// Most tokens remembered at once; beyond this, the cache starts over.
-const MAX_ENTRIES: usize = 100_000;
-
-struct Entry {
-    caller: Caller,
-    valid_until: Instant,
-}
 
 /// Resolved tokens by digest.
 pub struct TokenCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    entries: TtlCache<[u8; 32], Caller>,
     /// Whether revocation notices are being received right now.
     listening: AtomicBool,
 }
@@ -38,72 +33,35 @@ impl TokenCache {
     /// A cache keeping entries for `ttl`; a zero `ttl` disables it.
     pub fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: TtlCache::new(ttl),
             listening: AtomicBool::new(false),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
-        // A panic while holding the lock cannot leave the map inconsistent: use it anyway.
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     pub fn get(&self, digest: &[u8; 32]) -> Option<Caller> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let mut entries = self.lock();
-        match entries.get(digest) {
-            Some(entry) if entry.valid_until > Instant::now() => Some(entry.caller.clone()),
-            Some(_) => {
-                entries.remove(digest);
-                None
-            }
-            None => None,
-        }
+        self.entries.get(digest)
     }
 
     /// Remembers a token that resolved to `caller` and expires at `expires_at`.
     pub fn insert(&self, digest: [u8; 32], caller: Caller, expires_at: DateTime<Utc>) {
-        if self.ttl.is_zero() {
-            return;
-        }
         let left = (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        let valid_until = Instant::now() + self.ttl.min(left);
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            let now = Instant::now();
-            entries.retain(|_, e| e.valid_until > now);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            digest,
-            Entry {
-                caller,
-                valid_until,
-            },
-        );
+        self.entries.insert(digest, caller, left);
     }
 
     pub fn remove(&self, digest: &[u8; 32]) {
-        self.lock().remove(digest);
+        self.entries.remove(digest);
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        self.entries.clear();
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 
     /// Whether revocation notices are being received (entries cached from now on will hear of
@@ -111,24 +69,42 @@ impl TokenCache {
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::SeqCst)
     }
+}
+
+/// What the service caches and the database's notifications keep true.
+#[derive(Clone)]
+pub struct Caches {
+    pub tokens: Arc<TokenCache>,
+    pub paths: Arc<PathCache>,
+}
+
+impl Caches {
+    fn clear(&self) {
+        self.tokens.clear();
+        self.paths.clear();
+    }
 
     fn apply(&self, payload: &str) {
         let mut digest = [0u8; 32];
-        match hex::decode_to_slice(payload, &mut digest) {
-            Ok(()) => self.remove(&digest),
+        if payload == "paths" {
+            self.paths.clear();
+        } else if hex::decode_to_slice(payload, &mut digest).is_ok() {
+            self.tokens.remove(&digest);
+        } else {
             // `*`, or anything unexpected: forget everything rather than risk a stale entry.
-            Err(_) => self.clear(),
+            self.clear();
         }
     }
 }
 
-/// Follows token changes for as long as the process runs. While the connection is down the
-/// cache keeps serving entries until their short lifetime ends; on every (re)connection it is
+/// Follows changes for as long as the process runs. While the connection is down the caches
+/// keep serving entries until their short lifetime ends; on every (re)connection they are
 /// cleared, since notifications may have been missed.
-pub async fn listen(pool: PgPool, cache: std::sync::Arc<TokenCache>) {
-    if cache.ttl.is_zero() {
+pub async fn listen(pool: PgPool, caches: Caches) {
+    if !caches.tokens.entries.is_enabled() && !caches.paths.is_enabled() {
         return;
     }
+    let cache = &caches.tokens;
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -143,12 +119,12 @@ pub async fn listen(pool: PgPool, cache: std::sync::Arc<TokenCache>) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        cache.clear();
+        caches.clear();
         cache.listening.store(true, Ordering::SeqCst);
         tracing::debug!("token notifications: listening");
         // `Ok(None)` or an error: the connection was lost; reconnect (and clear) from the top.
         while let Ok(Some(notification)) = listener.try_recv().await {
-            cache.apply(notification.payload());
+            caches.apply(notification.payload());
         }
         cache.listening.store(false, Ordering::SeqCst);
         tracing::warn!("token notifications: connection lost; reconnecting");
@@ -179,29 +155,26 @@ mod tests {
             None,
             "an expired token is never served"
         );
-        let short = TokenCache::new(Duration::from_millis(1));
-        short.insert([1; 32], caller(), Utc::now() + chrono::Duration::hours(1));
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(short.get(&[1; 32]), None);
     }
 
     #[test]
-    fn notifications_remove_one_token_or_everything() {
-        let cache = TokenCache::new(Duration::from_secs(60));
+    fn notifications_remove_one_token_the_paths_or_everything() {
+        let caches = Caches {
+            tokens: Arc::new(TokenCache::new(Duration::from_secs(60))),
+            paths: Arc::new(PathCache::new(Duration::from_secs(60))),
+        };
         let later = Utc::now() + chrono::Duration::hours(1);
-        cache.insert([1; 32], caller(), later);
-        cache.insert([2; 32], caller(), later);
-        cache.apply(&hex::encode([1u8; 32]));
-        assert_eq!(cache.get(&[1; 32]), None);
-        assert!(cache.get(&[2; 32]).is_some());
-        cache.apply("*");
-        assert!(cache.is_empty());
-    }
-
-    #[test]
-    fn a_zero_ttl_disables_the_cache() {
-        let cache = TokenCache::new(Duration::ZERO);
-        cache.insert([1; 32], caller(), Utc::now() + chrono::Duration::hours(1));
-        assert_eq!(cache.get(&[1; 32]), None);
+        caches.tokens.insert([1; 32], caller(), later);
+        caches.tokens.insert([2; 32], caller(), later);
+        caches.apply(&hex::encode([1u8; 32]));
+        assert_eq!(caches.tokens.get(&[1; 32]), None);
+        assert!(caches.tokens.get(&[2; 32]).is_some());
+        caches.apply("paths");
+        assert!(
+            caches.tokens.get(&[2; 32]).is_some(),
+            "paths leave tokens alone"
+        );
+        caches.apply("*");
+        assert!(caches.tokens.is_empty());
     }
 }

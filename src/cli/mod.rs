@@ -61,8 +61,9 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
-    /// Print the SQL statements the service sends for a list request by an account (for
-    /// EXPLAIN and benchmarks): JSON, or a pgbench script with --pgbench-script.
+    /// Print the SQL statements the service sends for a list request by an account once its
+    /// token and path are cached (TOKEN_CACHE_SECONDS=0: the path's resolution too), for
+    /// EXPLAIN and benchmarks: JSON, or a pgbench script with --pgbench-script.
     Statements {
         /// The account making the request.
         #[arg(long, value_name = "ID")]
@@ -258,9 +259,11 @@ async fn administer(
             request,
             pgbench_script,
         } => {
-            let statements = crate::phone_calls::statements::for_request(pool, user, &request)
-                .await
-                .map_err(|e| AdminError::Invalid(format!("{}: {e}", e.code())))?;
+            let paths_cached = !settings.token_cache.is_zero();
+            let statements =
+                crate::phone_calls::statements::for_request(pool, user, &request, paths_cached)
+                    .await
+                    .map_err(|e| AdminError::Invalid(format!("{}: {e}", e.code())))?;
             match pgbench_script {
                 None => {
                     let list: Vec<_> = statements

@@ -1,14 +1,18 @@
 //! The PhoneCalls resource of UAPI: `/uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
 //! `path` and `query` parse the request into typed values, `sql` compiles them into one
 //! parameterized statement (`filter_sql` the user's filter), `repo` resolves the path and runs
-//! it, `model` shapes the JSON, `routes` holds the thin handlers, and `statements` shows the SQL
-//! a request sends, for operators and benchmarks.
+//! it (`path_cache` remembers resolutions for a few seconds), `model` shapes the JSON, `routes`
+//! holds the thin handlers, and `statements` shows the SQL a request sends, for operators and
+//! benchmarks.
 
 mod filter_sql;
 pub mod model;
 pub mod path;
+mod path_cache;
 pub mod query;
 pub mod repo;
 pub mod routes;
 pub mod sql;
 pub mod statements;
+
+pub use path_cache::PathCache;

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::query::ParamError;
 
 /// Whose calls: the `userId` segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserRef {
     /// `@me` or `@viewer`: the authenticated account.
     Me,
@@ -18,7 +18,7 @@ pub enum UserRef {
 }
 
 /// Which extensions: the `extension` segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ExtensionRef {
     /// `@self`: all extensions of the user.
     All,

@@ -34,7 +34,10 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         .ok_or(ApiError::NotFound)?
         .map_err(ApiError::Param)?;
     let request = query::parse(req.query_string()).map_err(ApiError::Param)?;
-    let scope = repo::resolve(&state.pool, &caller, &list_path).await?;
+    let scope = state
+        .paths
+        .resolve(&state.pool, &caller, &list_path)
+        .await?;
     let call = match list_path.call {
         CallRef::Any => None,
         CallRef::Id(id) => Some(id),

@@ -15,8 +15,15 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// The statements the service runs for `uri` (`/uapi/phoneCalls/...?...`) requested by `user`,
-/// in order, once its token is cached. Resolution runs for real, since the page depends on it.
-pub async fn for_request(pool: &PgPool, user: i64, uri: &str) -> Result<Vec<Sql>, ApiError> {
+/// in order, once its token is cached, and its path too when `paths_cached` (the service's
+/// caches are on: `TOKEN_CACHE_SECONDS` above zero). Resolution runs for real, since the page
+/// depends on it.
+pub async fn for_request(
+    pool: &PgPool,
+    user: i64,
+    uri: &str,
+    paths_cached: bool,
+) -> Result<Vec<Sql>, ApiError> {
     let row: Option<(String, Option<i64>)> =
         sqlx::query_as("SELECT role, organization_id FROM users WHERE id = $1")
             .bind(user)
@@ -41,10 +48,10 @@ pub async fn for_request(pool: &PgPool, user: i64, uri: &str) -> Result<Vec<Sql>
     let request = query::parse(raw_query).map_err(ApiError::Param)?;
     let mut statements = Vec::new();
     match sql::resolution(&caller, &list_path) {
-        Resolution::User { statement, .. } | Resolution::Owner(statement) => {
+        Resolution::User { statement, .. } | Resolution::Owner(statement) if !paths_cached => {
             statements.push(statement)
         }
-        Resolution::Visible | Resolution::Invalid(_) => {}
+        _ => {}
     }
     let scope = repo::resolve(pool, &caller, &list_path).await?;
     let call = match list_path.call {

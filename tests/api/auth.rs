@@ -1,8 +1,10 @@
 //! Bearer authentication (spec §2.1): every way a request can fail to authenticate gets 401
-//! `access_denied` with `WWW-Authenticate`, and a valid token gets through.
+//! `access_denied` with `WWW-Authenticate`, and a valid token gets through; the token and path
+//! caches forget what the database says changed.
 
 use crate::helpers::*;
 use phonecalls::accounts;
+use serde_json::json;
 
 const LIST: &str = "/uapi/phoneCalls/@me/@self/";
 const REALM_ONLY: &str = r#"Bearer realm="uapi""#;
@@ -241,4 +243,115 @@ async fn writing_methods_on_phone_calls_need_a_token_then_are_not_implemented() 
         .unwrap();
     let headers = assert_error(response, 405, "method_not_allowed").await;
     assert_eq!(headers["allow"], "GET, HEAD, POST, PUT, DELETE");
+}
+
+/// Lists `path` as `token` until `done` holds for the answer (status, body), for at most two
+/// seconds; answers the last one.
+async fn list_until(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    done: impl Fn(u16, &str) -> bool,
+) -> (u16, String) {
+    let bearer = format!("Bearer {token}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let response = app.get_with_authorization(path, &bearer).await;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        if done(status, &body) || std::time::Instant::now() >= deadline {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_extension_is_listed_at_once_although_paths_are_cached() {
+    let db = test_db().await;
+    // An hour: only the change notice can make the cached resolution go.
+    let settings = settings_with(&db.url, &[("TOKEN_CACHE_SECONDS", "3600")]);
+    let app = spawn_app_on(db, settings).await;
+    let f = fixture(app.pool()).await;
+    let alice = token_for(app.pool(), f.alice).await;
+    let switch = token_for(app.pool(), f.switch).await;
+    // Alice's @me/@self and the number 0003*299 are resolved (and remembered) before the
+    // extension exists: nothing to list, and an unknown extension.
+    let (status, _) = list_until(&app, &alice, "/uapi/phoneCalls/@me/@self/", |_, _| true).await;
+    assert_eq!(status, 204);
+    let (status, body) = list_until(&app, &alice, "/uapi/phoneCalls/@owner/0003*299/", |_, _| {
+        true
+    })
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("extension_invalid"), "{body}");
+
+    accounts::create_extension(app.pool(), f.alice, "299")
+        .await
+        .unwrap();
+    let id = new_call_id();
+    let mut report = first_report(&id, 1);
+    report["extension"] = json!("0003*299");
+    report["phoneCallView"] = json!([{"id": "00", "extension": "0003*299", "source": ["0003*299"],
+        "destination": ["+442079460000"], "flow": 4, "status": 4}]);
+    assert_eq!(app.put_report(&switch, &id, &report).await.status(), 201);
+
+    let (status, body) = list_until(&app, &alice, "/uapi/phoneCalls/@me/@self/", |s, b| {
+        s == 200 && b.contains(&id)
+    })
+    .await;
+    assert!(
+        status == 200 && body.contains(&id),
+        "the new extension's call was not listed: {status} {body}"
+    );
+    let (status, body) = list_until(&app, &alice, "/uapi/phoneCalls/@owner/0003*299/", |s, _| {
+        s == 200
+    })
+    .await;
+    assert!(
+        status == 200 && body.contains(&id),
+        "the new number still resolved to nothing: {status} {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_path_never_shows_calls_of_an_extension_taken_away() {
+    let db = test_db().await;
+    let settings = settings_with(&db.url, &[("TOKEN_CACHE_SECONDS", "3600")]);
+    let app = spawn_app_on(db, settings).await;
+    let f = fixture(app.pool()).await;
+    let bob = token_for(app.pool(), f.bob).await;
+    let switch = token_for(app.pool(), f.switch).await;
+    // A call charged to Bob's 0003*211 only.
+    let id = new_call_id();
+    let mut report = first_report(&id, 1);
+    report["extension"] = json!("0003*211");
+    report["phoneCallView"] = json!([{"id": "00", "extension": "0003*211", "source": ["0003*211"],
+        "destination": ["+442079460000"], "flow": 4, "status": 4}]);
+    assert_eq!(app.put_report(&switch, &id, &report).await.status(), 201);
+    let (status, body) = list_until(&app, &bob, "/uapi/phoneCalls/@me/@self/", |_, _| true).await;
+    assert!(status == 200 && body.contains(&id), "{status} {body}");
+
+    // The extension moves to Alice, with notifications off: Bob's resolution stays cached, yet
+    // what he may see is checked by the page statement itself.
+    let mut tx = app.pool().begin().await.unwrap();
+    sqlx::query("ALTER TABLE extensions DISABLE TRIGGER extensions_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE extensions SET user_id = $1 WHERE number = '0003*211'")
+        .bind(f.alice)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE extensions ENABLE TRIGGER extensions_changed")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let bearer = format!("Bearer {bob}");
+    let response = app
+        .get_with_authorization("/uapi/phoneCalls/@me/@self/", &bearer)
+        .await;
+    assert_eq!(response.status(), 204, "Bob still saw the call");
 }

@@ -1,0 +1,99 @@
+//! What list paths resolve to, remembered for a few seconds (`TOKEN_CACHE_SECONDS`), so that a
+//! list request usually costs one statement instead of two.
+//!
+//! A path's resolution (the extensions of `@me`, of a user id or of one extension number) says
+//! only which calls the request asks for; what the caller may see is decided again by every
+//! page statement, from the accounts as they are then. A stale entry can therefore never show a
+//! call the caller may not see; at worst it misses calls of an extension created a moment ago,
+//! or still answers that a just-created user or extension is unknown. Even that lasts only until
+//! the database's notification (`paths` on `access_tokens_changed`, sent when users or
+//! extensions change) reaches the service, or the entry's few seconds are over.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use super::path::{ExtensionRef, ListPath, UserRef};
+use super::query::ParamError;
+use super::repo;
+use super::sql::Scope;
+use crate::accounts::Role;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::ttl_cache::TtlCache;
+
+/// Everything a resolution depends on besides the database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    user_id: i64,
+    role: Role,
+    organization_id: Option<i64>,
+    user: UserRef,
+    extension: ExtensionRef,
+}
+
+pub struct PathCache {
+    entries: TtlCache<Key, Result<Scope, ParamError>>,
+    /// Moves on at every clear: a resolution read before a clear is not remembered after it.
+    generation: AtomicU64,
+}
+
+impl PathCache {
+    /// A cache keeping resolutions for `ttl`; a zero `ttl` disables it.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            entries: TtlCache::new(ttl),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.entries.is_enabled()
+    }
+
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Resolves `path` for `caller` as [`repo::resolve`] does, from memory when it can.
+    pub async fn resolve(
+        &self,
+        pool: &PgPool,
+        caller: &Caller,
+        path: &ListPath,
+    ) -> Result<Scope, ApiError> {
+        let key = Key {
+            user_id: caller.user_id,
+            role: caller.role,
+            organization_id: caller.organization_id,
+            user: path.user,
+            extension: path.extension.clone(),
+        };
+        if let Some(known) = self.entries.get(&key) {
+            return known.map_err(ApiError::Param);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let resolved = repo::resolve(pool, caller, path).await;
+        let outcome = match &resolved {
+            Ok(scope) => Ok(scope.clone()),
+            Err(ApiError::Param(e)) => Err(*e),
+            // The database failed: nothing is known.
+            Err(_) => return resolved,
+        };
+        // A clear since the read may have been about what was read: then it is not kept.
+        if self.generation.load(Ordering::SeqCst) == generation {
+            self.entries.insert(key, outcome, Duration::MAX);
+        }
+        resolved
+    }
+}
