@@ -1,5 +1,6 @@
-//! Syntactic errors of the list never touch the database: with the database cut off (and the
-//! caller's token still in the short-lived cache), every one of them is still answered.
+//! With the database cut off (and the caller's token still in the short-lived cache): the
+//! list's syntactic errors never touch it, so every one of them is still answered, and what
+//! needs it, the list and the switch feed, answers 503 without hanging or storing anything.
 
 use crate::helpers::*;
 
@@ -62,4 +63,68 @@ async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
     let headers = assert_error(valid, 503, "service_unavailable").await;
     assert!(headers.contains_key("retry-after"));
     assert_error(app.get("/readyz").await, 503, "service_unavailable").await;
+}
+
+#[tokio::test]
+async fn the_feed_answers_503_and_stores_nothing_while_the_database_is_unreachable() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let token = token_for(&db.pool, f.switch).await;
+    let proxy = DbProxy::start(&db.url).await;
+    let settings = settings_with(
+        &proxy.url,
+        &[
+            ("TOKEN_CACHE_SECONDS", "600"),
+            ("MIGRATE_ON_START", "false"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "500"),
+        ],
+    );
+    let pool = db.pool.clone();
+    let app = spawn_app_on(
+        TestDb {
+            url: proxy.url.clone(),
+            pool: db.pool.clone(),
+        },
+        settings,
+    )
+    .await;
+    // One report while the database answers: the token is cached from now on.
+    let id = new_call_id();
+    assert_eq!(
+        app.put_report(&token, &id, &first_report(&id, 1))
+            .await
+            .status(),
+        201
+    );
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let other = new_call_id();
+    let headers = assert_error(
+        app.put_report(&token, &other, &first_report(&other, 1))
+            .await,
+        503,
+        "service_unavailable",
+    )
+    .await;
+    assert!(headers.contains_key("retry-after"));
+    let batch = serde_json::json!({"reports": [first_report(&other, 1)]});
+    let response = app
+        .client
+        .post(app.url("/switch/v1/phoneCalls"))
+        .bearer_auth(&token)
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 503, "service_unavailable").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the feed waited too long for the database"
+    );
+    assert_eq!(
+        count(&pool, "phone_calls").await,
+        1,
+        "nothing more was stored"
+    );
 }
