@@ -133,7 +133,7 @@ fn involves(sql: &mut Sql, member: &str) {
 }
 
 /// Renders `build` into a separate text that shares `sql`'s binds, for text used twice.
-fn fragment(sql: &mut Sql, build: impl FnOnce(&mut Sql)) -> String {
+pub(super) fn fragment(sql: &mut Sql, build: impl FnOnce(&mut Sql)) -> String {
     let mut part = Sql {
         text: String::new(),
         binds: std::mem::take(&mut sql.binds),
@@ -332,7 +332,8 @@ mod tests {
         assert_eq!(
             where_clause(&sql),
             "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (TRUE) AND (c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
-             WHERE v.call_live AND v.organization_id = $2 AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
+             WHERE v.call_live AND v.organization_id = $2 AND v.extension_id IN \
+             (SELECT e.id FROM extensions e WHERE e.organization_id = $2) AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
              (n.number COLLATE \"C\" >= $3 AND n.number COLLATE \"C\" < $4))))"
         );
         assert!(sql.text.contains("ORDER BY c.published DESC, c.id DESC"));
