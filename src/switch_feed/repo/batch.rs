@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{
     back_off, changes_organization, is_data_error, is_retryable, known_from, numbers_of, resolve,
-    stored_from, ApplyError, Outcome, Stored, ViewRow, ATTEMPTS,
+    stored_from, ApplyError, Outcome, Resolved, Stored, ViewRow, ATTEMPTS,
 };
 use crate::switch_feed::report::Report;
 
@@ -118,15 +118,10 @@ enum Attempt {
     OneByOne,
 }
 
-/// A call's state after the batch's reports, to be written.
+/// A call's state after the batch's reports, to be written: the last applied report, resolved,
+/// with the views of the last applied report that carried views.
 struct Write<'a> {
-    report: &'a Report,
-    organization_id: i64,
-    extension_id: i64,
-    extension: String,
-    published: DateTime<Utc>,
-    /// The views of the last applied report that carried views.
-    views: Option<Vec<ViewRow<'a>>>,
+    call: Resolved<'a>,
     /// Whether the call is stored already (the upsert then updates it).
     existed: bool,
 }
@@ -210,17 +205,16 @@ async fn attempt_batch(
             }
         };
         call.stored = Some(resolved.stored());
-        let (existed, earlier_views) = match call.write.take() {
-            Some(earlier) => (earlier.existed, earlier.views),
-            None => (outcome == Outcome::Updated, None),
+        let mut resolved = resolved;
+        let existed = match call.write.take() {
+            Some(earlier) => {
+                resolved.views = resolved.views.or(earlier.call.views);
+                earlier.existed
+            }
+            None => outcome == Outcome::Updated,
         };
         call.write = Some(Write {
-            report,
-            organization_id: resolved.organization_id,
-            extension_id: resolved.extension_id,
-            extension: resolved.extension,
-            published: resolved.published,
-            views: resolved.views.or(earlier_views),
+            call: resolved,
             existed,
         });
         answers.push(Ok(outcome));
@@ -272,25 +266,26 @@ async fn write(
     let mut existed = Vec::with_capacity(n);
     let mut views = Vec::new();
     let mut replaced = Vec::new();
-    for (id, w) in writes {
+    for (id, Write { call, existed: was }) in writes {
+        let report = call.report;
         ids.push(*id);
-        organizations.push(w.organization_id);
-        extension_ids.push(w.extension_id);
-        extensions.push(w.extension.as_str());
-        nonces.push(w.report.nonce.as_deref());
-        published.push(w.published);
-        answered.push(w.report.answered);
-        ended.push(w.report.ended);
-        sequences.push(w.report.sequence);
-        existed.push(w.existed);
-        let Some(rows) = &w.views else { continue };
-        if w.existed {
+        organizations.push(call.organization_id);
+        extension_ids.push(call.extension_id);
+        extensions.push(call.extension.as_str());
+        nonces.push(report.nonce.as_deref());
+        published.push(call.published);
+        answered.push(report.answered);
+        ended.push(report.ended);
+        sequences.push(report.sequence);
+        existed.push(*was);
+        let Some(rows) = &call.views else { continue };
+        if *was {
             replaced.push(*id);
         }
         views.extend(rows.iter().map(|view| BatchView {
             phone_call_id: *id,
-            organization_id: w.organization_id,
-            call_live: w.report.ended.is_none(),
+            organization_id: call.organization_id,
+            call_live: report.ended.is_none(),
             view,
         }));
     }

@@ -9,6 +9,8 @@
 //! transaction of separate statements, as reading and writing again under the row lock.
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
@@ -134,8 +136,22 @@ async fn write(
     call: &Resolved<'_>,
     version: Option<&str>,
 ) -> Result<Option<bool>, ApplyError> {
+    bind_call(sqlx::query_scalar(WRITE), call)
+        .bind(version)
+        .bind(call.views.as_ref().map(sqlx::types::Json))
+        .bind(call.report.ended.is_none())
+        .fetch_optional(pool)
+        .await
+        .map_err(constraint_to_invalid)
+}
+
+/// Binds `$1` to `$9` of a call's upsert (`call_columns!` without `updated`).
+fn bind_call<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    call: &'q Resolved<'_>,
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
     let report = call.report;
-    sqlx::query_scalar(WRITE)
+    query
         .bind(report.id)
         .bind(call.organization_id)
         .bind(call.extension_id)
@@ -145,12 +161,6 @@ async fn write(
         .bind(report.answered)
         .bind(report.ended)
         .bind(report.sequence)
-        .bind(version)
-        .bind(call.views.as_ref().map(sqlx::types::Json))
-        .bind(report.ended.is_none())
-        .fetch_optional(pool)
-        .await
-        .map_err(constraint_to_invalid)
 }
 
 /// The sequence guard (`c.sequence < EXCLUDED.sequence`) and the version check are in the upsert;
@@ -248,16 +258,7 @@ FROM jsonb_to_recordset($3) AS v(",
 async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
     let mut tx: Transaction<'_, Postgres> = pool.begin().await?;
     let report = call.report;
-    let created: Option<bool> = sqlx::query_scalar(UPSERT_CALL)
-        .bind(report.id)
-        .bind(call.organization_id)
-        .bind(call.extension_id)
-        .bind(&call.extension)
-        .bind(&report.nonce)
-        .bind(call.published)
-        .bind(report.answered)
-        .bind(report.ended)
-        .bind(report.sequence)
+    let created: Option<bool> = bind_call(sqlx::query_scalar(UPSERT_CALL), call)
         .fetch_optional(&mut *tx)
         .await
         .map_err(constraint_to_invalid)?;
