@@ -42,10 +42,22 @@ impl TokenCache {
         self.entries.get(digest)
     }
 
-    /// Remembers a token that resolved to `caller` and expires at `expires_at`.
-    pub fn insert(&self, digest: [u8; 32], caller: Caller, expires_at: DateTime<Utc>) {
+    /// Take it before looking a token up, and pass it to [`Self::insert`].
+    pub fn generation(&self) -> u64 {
+        self.entries.generation()
+    }
+
+    /// Remembers a token that resolved to `caller` and expires at `expires_at`, unless a
+    /// revocation notice arrived since the lookup began (`read_at`, a [`Self::generation`]).
+    pub fn insert(
+        &self,
+        digest: [u8; 32],
+        caller: Caller,
+        expires_at: DateTime<Utc>,
+        read_at: u64,
+    ) {
         let left = (expires_at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        self.entries.insert(digest, caller, left);
+        self.entries.insert(digest, caller, left, read_at);
     }
 
     pub fn remove(&self, digest: &[u8; 32]) {
@@ -56,11 +68,8 @@ impl TokenCache {
         self.entries.clear();
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
@@ -147,8 +156,18 @@ mod tests {
     #[test]
     fn entries_expire_with_the_token_or_the_ttl_whichever_is_first() {
         let cache = TokenCache::new(Duration::from_secs(60));
-        cache.insert([1; 32], caller(), Utc::now() + chrono::Duration::hours(1));
-        cache.insert([2; 32], caller(), Utc::now() - chrono::Duration::seconds(1));
+        cache.insert(
+            [1; 32],
+            caller(),
+            Utc::now() + chrono::Duration::hours(1),
+            0,
+        );
+        cache.insert(
+            [2; 32],
+            caller(),
+            Utc::now() - chrono::Duration::seconds(1),
+            0,
+        );
         assert_eq!(cache.get(&[1; 32]), Some(caller()));
         assert_eq!(
             cache.get(&[2; 32]),
@@ -164,8 +183,8 @@ mod tests {
             paths: Arc::new(PathCache::new(Duration::from_secs(60))),
         };
         let later = Utc::now() + chrono::Duration::hours(1);
-        caches.tokens.insert([1; 32], caller(), later);
-        caches.tokens.insert([2; 32], caller(), later);
+        caches.tokens.insert([1; 32], caller(), later, 0);
+        caches.tokens.insert([2; 32], caller(), later, 0);
         caches.apply(&hex::encode([1u8; 32]));
         assert_eq!(caches.tokens.get(&[1; 32]), None);
         assert!(caches.tokens.get(&[2; 32]).is_some());

@@ -83,10 +83,13 @@ impl FromRequest for Caller {
             if let Some(caller) = state.tokens.get(&digest) {
                 return Ok(caller);
             }
+            let read_at = state.tokens.generation();
             let (caller, expires_at) = token::lookup(&state.pool, &digest)
                 .await?
                 .ok_or(ApiError::Unauthorized { token_sent: true })?;
-            state.tokens.insert(digest, caller.clone(), expires_at);
+            state
+                .tokens
+                .insert(digest, caller.clone(), expires_at, read_at);
             Ok(caller)
         })
     }

@@ -9,7 +9,6 @@
 //! the database's notification (`paths` on `access_tokens_changed`, sent when users or
 //! extensions change) reaches the service, or the entry's few seconds are over.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -35,8 +34,6 @@ struct Key {
 
 pub struct PathCache {
     entries: TtlCache<Key, Result<Scope, ParamError>>,
-    /// Moves on at every clear: a resolution read before a clear is not remembered after it.
-    generation: AtomicU64,
 }
 
 impl PathCache {
@@ -44,7 +41,6 @@ impl PathCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             entries: TtlCache::new(ttl),
-            generation: AtomicU64::new(0),
         }
     }
 
@@ -53,16 +49,7 @@ impl PathCache {
     }
 
     pub fn clear(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Resolves `path` for `caller` as [`repo::resolve`] does, from memory when it can.
@@ -82,7 +69,7 @@ impl PathCache {
         if let Some(known) = self.entries.get(&key) {
             return known.map_err(ApiError::Param);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
+        let read_at = self.entries.generation();
         let resolved = repo::resolve(pool, caller, path).await;
         let outcome = match &resolved {
             Ok(scope) => Ok(scope.clone()),
@@ -90,10 +77,7 @@ impl PathCache {
             // The database failed: nothing is known.
             Err(_) => return resolved,
         };
-        // A clear since the read may have been about what was read: then it is not kept.
-        if self.generation.load(Ordering::SeqCst) == generation {
-            self.entries.insert(key, outcome, Duration::MAX);
-        }
+        self.entries.insert(key, outcome, Duration::MAX, read_at);
         resolved
     }
 }
