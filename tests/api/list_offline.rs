@@ -4,19 +4,23 @@
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
+/// An app whose database connections go through a proxy the test can cut, a token of the
+/// fixture account `who` picks, and a pool that reaches the database directly.
+async fn app_behind_a_proxy(
+    who: impl Fn(&Fixture) -> i64,
+    extra: &[(&str, &str)],
+) -> (TestApp, DbProxy, String, sqlx::PgPool) {
     let db = test_db().await;
     let f = fixture(&db.pool).await;
-    let token = token_for(&db.pool, f.alice).await;
+    let token = token_for(&db.pool, who(&f)).await;
     let proxy = DbProxy::start(&db.url).await;
-    let settings = settings_with(
-        &proxy.url,
-        &[
-            ("TOKEN_CACHE_SECONDS", "600"),
-            ("MIGRATE_ON_START", "false"),
-        ],
-    );
+    let mut settings = vec![
+        ("TOKEN_CACHE_SECONDS", "600"),
+        ("MIGRATE_ON_START", "false"),
+    ];
+    settings.extend_from_slice(extra);
+    let settings = settings_with(&proxy.url, &settings);
+    let pool = db.pool.clone();
     let app = spawn_app_on(
         TestDb {
             url: proxy.url.clone(),
@@ -25,6 +29,12 @@ async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
         settings,
     )
     .await;
+    (app, proxy, token, pool)
+}
+
+#[tokio::test]
+async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
+    let (app, proxy, token, _) = app_behind_a_proxy(|f| f.alice, &[]).await;
     let bearer = format!("Bearer {token}");
     // Authenticate once while the database answers, so the token is cached.
     assert_eq!(
@@ -67,27 +77,8 @@ async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
 
 #[tokio::test]
 async fn the_feed_answers_503_and_stores_nothing_while_the_database_is_unreachable() {
-    let db = test_db().await;
-    let f = fixture(&db.pool).await;
-    let token = token_for(&db.pool, f.switch).await;
-    let proxy = DbProxy::start(&db.url).await;
-    let settings = settings_with(
-        &proxy.url,
-        &[
-            ("TOKEN_CACHE_SECONDS", "600"),
-            ("MIGRATE_ON_START", "false"),
-            ("DATABASE_ACQUIRE_TIMEOUT_MS", "500"),
-        ],
-    );
-    let pool = db.pool.clone();
-    let app = spawn_app_on(
-        TestDb {
-            url: proxy.url.clone(),
-            pool: db.pool.clone(),
-        },
-        settings,
-    )
-    .await;
+    let (app, proxy, token, pool) =
+        app_behind_a_proxy(|f| f.switch, &[("DATABASE_ACQUIRE_TIMEOUT_MS", "500")]).await;
     // One report while the database answers: the token is cached from now on.
     let id = new_call_id();
     assert_eq!(
