@@ -56,7 +56,11 @@ pub const SETTING_NAMES: &[&str] = &[
     "DATABASE_POOL_SIZE",
     "DATABASE_ACQUIRE_TIMEOUT_MS",
     "DATABASE_STATEMENT_TIMEOUT_MS",
+    "REQUEST_TIMEOUT_MS",
     "READINESS_TIMEOUT_MS",
+    "MAX_CONNECTIONS",
+    "BODY_MIN_BYTES_PER_SECOND",
+    "WRITE_TIMEOUT_MS",
     "TOKEN_TTL_SECONDS",
     "TOKEN_CACHE_SECONDS",
     "LIST_ROWS_IN_FLIGHT",
@@ -76,7 +80,15 @@ pub struct Settings {
     pub pool_size: u32,
     pub pool_acquire_timeout: Duration,
     pub statement_timeout: Duration,
+    /// The deadline of every request, around everything it waits for.
+    pub request_timeout: Duration,
     pub readiness_timeout: Duration,
+    /// Open client connections per instance.
+    pub max_connections: usize,
+    /// Slowest request body accepted (after its first second).
+    pub body_min_rate: u64,
+    /// A response that makes no progress this long is dropped with its connection.
+    pub write_timeout: Duration,
     pub token_ttl: Duration,
     pub token_cache: Duration,
     pub list_rows_in_flight: u32,
@@ -115,7 +127,7 @@ impl Settings {
         }
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
         let default_workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Self {
+        let settings = Self {
             database_url: SecretString::from(database_url),
             listen_addr: parse(
                 &get,
@@ -144,12 +156,23 @@ impl Settings {
                 Duration::from_secs(5),
                 |v| bounded(v, 1, 3_600_000).map(Duration::from_millis),
             )?,
+            // Set below from the two timeouts it must cover, unless given.
+            request_timeout: Duration::ZERO,
             readiness_timeout: parse(
                 &get,
                 "READINESS_TIMEOUT_MS",
                 Duration::from_millis(1000),
                 |v| bounded(v, 1, 60_000).map(Duration::from_millis),
             )?,
+            max_connections: parse(&get, "MAX_CONNECTIONS", 10_000, |v| {
+                bounded(v, 1, 1_000_000).map(|n| n as usize)
+            })?,
+            body_min_rate: parse(&get, "BODY_MIN_BYTES_PER_SECOND", 1024, |v| {
+                bounded(v, 0, 1_000_000_000)
+            })?,
+            write_timeout: parse(&get, "WRITE_TIMEOUT_MS", Duration::from_secs(10), |v| {
+                bounded(v, 1, 3_600_000).map(Duration::from_millis)
+            })?,
             token_ttl: parse(&get, "TOKEN_TTL_SECONDS", Duration::from_secs(3600), |v| {
                 bounded(v, 1, 31_536_000).map(Duration::from_secs)
             })?,
@@ -182,7 +205,42 @@ impl Settings {
                 "false" | "0" | "no" => Ok(false),
                 _ => Err("must be true or false".into()),
             })?,
-        })
+        };
+        settings.with_request_timeout(&get)
+    }
+
+    /// The margin a request's deadline leaves beyond its longest wait for the pool plus its
+    /// longest statement, for the work around them (parsing, the JSON, the network).
+    pub const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
+
+    /// Sets the request deadline, and refuses the combinations of settings that cannot serve.
+    fn with_request_timeout(
+        mut self,
+        get: &impl Fn(&'static str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let default = self.pool_acquire_timeout + self.statement_timeout + Self::DEADLINE_MARGIN;
+        self.request_timeout = parse(get, "REQUEST_TIMEOUT_MS", default, |v| {
+            bounded(v, 1, 3_600_000).map(Duration::from_millis)
+        })?;
+        if self.request_timeout <= self.pool_acquire_timeout {
+            return Err(ConfigError {
+                setting: "REQUEST_TIMEOUT_MS",
+                problem: format!(
+                    "must be longer than DATABASE_ACQUIRE_TIMEOUT_MS ({} ms): no request could wait for a connection as long as that promises",
+                    self.pool_acquire_timeout.as_millis()
+                ),
+            });
+        }
+        if self.max_connections < self.http_workers {
+            return Err(ConfigError {
+                setting: "MAX_CONNECTIONS",
+                problem: format!(
+                    "must be at least HTTP_WORKERS ({}): every worker needs a connection",
+                    self.http_workers
+                ),
+            });
+        }
+        Ok(self)
     }
 
     /// Connection options for the pool: the URL plus the statement timeout, sent in the startup
@@ -270,6 +328,40 @@ mod tests {
     }
 
     #[test]
+    fn the_request_deadline_covers_the_pool_wait_and_the_statement_by_default() {
+        let s = settings(&[
+            URL,
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "1500"),
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "3000"),
+        ])
+        .unwrap();
+        assert_eq!(s.request_timeout, Duration::from_millis(4750));
+        let s = settings(&[URL, ("REQUEST_TIMEOUT_MS", "9000")]).unwrap();
+        assert_eq!(s.request_timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn settings_that_cannot_serve_are_refused_naming_the_setting() {
+        let err = settings(&[
+            URL,
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "2000"),
+            ("REQUEST_TIMEOUT_MS", "2000"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.setting, "REQUEST_TIMEOUT_MS");
+        assert!(
+            err.to_string().contains("DATABASE_ACQUIRE_TIMEOUT_MS"),
+            "{err}"
+        );
+        let err = settings(&[URL, ("HTTP_WORKERS", "8"), ("MAX_CONNECTIONS", "4")]).unwrap_err();
+        assert_eq!(err.setting, "MAX_CONNECTIONS");
+        assert!(
+            settings(&[URL, ("DATABASE_POOL_SIZE", "1")]).is_ok(),
+            "one connection serves"
+        );
+    }
+
+    #[test]
     fn a_missing_database_url_names_the_setting() {
         let err = settings(&[]).unwrap_err();
         assert_eq!(err.setting, "DATABASE_URL");
@@ -288,6 +380,10 @@ mod tests {
             ("DATABASE_ACQUIRE_TIMEOUT_MS", "-1"),
             ("DATABASE_STATEMENT_TIMEOUT_MS", "0"),
             ("READINESS_TIMEOUT_MS", "1.5"),
+            ("REQUEST_TIMEOUT_MS", "0"),
+            ("MAX_CONNECTIONS", "none"),
+            ("BODY_MIN_BYTES_PER_SECOND", "-5"),
+            ("WRITE_TIMEOUT_MS", "0"),
             ("TOKEN_TTL_SECONDS", "99999999999"),
             ("TOKEN_CACHE_SECONDS", "3601"),
             ("LIST_ROWS_IN_FLIGHT", "4999"),

@@ -124,12 +124,22 @@ impl ResponseError for ApiError {
                 headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             Self::Unavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(header::RETRY_AFTER, retry_after());
             }
             _ => {}
         }
         response
     }
+}
+
+/// The fewest and most seconds `Retry-After` asks a client to wait.
+pub const RETRY_AFTER_SECONDS: std::ops::RangeInclusive<u32> = 1..=5;
+
+/// A `Retry-After` drawn evenly from [`RETRY_AFTER_SECONDS`], so that the clients refused in one
+/// burst do not all come back in the same second.
+pub fn retry_after() -> HeaderValue {
+    let seconds = rand::random_range(RETRY_AFTER_SECONDS);
+    HeaderValue::from(seconds)
 }
 
 impl From<sqlx::Error> for ApiError {

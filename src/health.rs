@@ -24,7 +24,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             "migrations have not been applied yet".into(),
         ));
     }
-    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
+    // Over a connection of its own: a busy request pool says nothing about the database.
+    let ping = state.probe.run(|pool| async move {
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&pool)
+            .await
+    });
     match tokio::time::timeout(state.settings.readiness_timeout, ping).await {
         Ok(Ok(_)) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),
         Ok(Err(e)) => Err(ApiError::Unavailable(format!("database check failed: {e}"))),

@@ -1,6 +1,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod cli;
+pub mod client_limits;
 pub mod config;
 pub mod db;
 pub mod error;

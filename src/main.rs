@@ -31,5 +31,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(cli::run(cli, settings))
+    let code = runtime.block_on(cli::run(cli, settings));
+    // Whatever is still running (a statement stuck on a frozen database, a farewell to it) is
+    // abandoned: the exit is bounded, whatever the database does.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }

@@ -7,27 +7,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use sqlx::PgPool;
 
 use crate::auth::cache::{self, TokenCache};
 use crate::auth::oauth;
 use crate::config::Settings;
+use crate::db::{self, Database};
 use crate::error::ApiError;
 use crate::phone_calls::PathCache;
-use crate::{db, health, middleware, phone_calls, switch_feed};
+use crate::{client_limits, health, middleware, phone_calls, switch_feed};
 
-/// Largest JSON body accepted (the switch's batches are the largest bodies).
-pub const JSON_LIMIT: usize = 4 * 1024 * 1024;
-/// Largest OAuth form accepted.
-const FORM_LIMIT: usize = 16 * 1024;
+/// Longest wait for each pool to close at exit (the drain is over by then).
+const CLOSE_WAIT: Duration = Duration::from_millis(300);
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: PgPool,
+    /// The request pool (see `db` for the other two).
+    pub db: Database,
+    /// `/readyz`'s own connection.
+    pub probe: Database,
     pub settings: Arc<Settings>,
     /// Set when a shutdown starts: `/readyz` answers 503 from then on.
     pub draining: Arc<AtomicBool>,
@@ -37,9 +38,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// List paths' resolutions, for the same few seconds as tokens.
     pub paths: Arc<PathCache>,
-    /// Rows of list pages being built at once, in permits of one row: large pages wait for
-    /// each other instead of all holding thousands of rows in memory together.
-    pub rows_in_flight: Arc<tokio::sync::Semaphore>,
+    /// Rows of large list pages being built at once (see `phone_calls::admission`).
+    pub rows_in_flight: Arc<crate::phone_calls::admission::Rows>,
 }
 
 /// The application bound to its port, not yet running.
@@ -81,14 +81,17 @@ impl Application {
     pub fn build(settings: Settings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)?;
         let port = listener.local_addr()?.port();
-        let pool = db::lazy_pool(&settings);
         let state = AppState {
-            pool,
+            db: Database::new(db::lazy_pool(&settings)),
+            probe: Database::new(db::single_connection_pool(
+                &settings,
+                settings.readiness_timeout,
+            )),
             migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
             tokens: Arc::new(TokenCache::new(settings.token_cache)),
             paths: Arc::new(PathCache::new(settings.token_cache)),
-            rows_in_flight: Arc::new(tokio::sync::Semaphore::new(
-                settings.list_rows_in_flight as usize,
+            rows_in_flight: Arc::new(crate::phone_calls::admission::Rows::new(
+                settings.list_rows_in_flight,
             )),
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
@@ -125,7 +128,7 @@ impl Application {
             shutdown.shutdown().await;
         });
         let notifications = tokio::spawn(cache::listen(
-            self.state.pool.clone(),
+            self.state.settings.connect_options(),
             cache::Caches {
                 tokens: self.state.tokens.clone(),
                 paths: self.state.paths.clone(),
@@ -133,8 +136,18 @@ impl Application {
         ));
         let result = self.server.await;
         signals.abort();
+        // The listener's connection is dropped with its task, not closed politely: closing runs
+        // `UNLISTEN *`, which would wait for a frozen database.
         notifications.abort();
-        self.state.pool.close().await;
+        // Requests are over; closing says goodbye to the server, but never waits long for it.
+        for pool in [&self.state.db.pool, &self.state.probe.pool] {
+            if tokio::time::timeout(CLOSE_WAIT, pool.close())
+                .await
+                .is_err()
+            {
+                tracing::warn!("database connections did not close in time; leaving them");
+            }
+        }
         result
     }
 }
@@ -143,7 +156,7 @@ impl Application {
 /// application ready. Gives up on errors that a retry cannot fix, and when a shutdown starts.
 pub async fn migrate_when_reachable(state: &AppState) -> Result<(), sqlx::migrate::MigrateError> {
     loop {
-        match db::migrate(&state.pool).await {
+        match db::migrate(&state.db.pool).await {
             Ok(()) => {
                 state.migrated.store(true, Ordering::SeqCst);
                 tracing::info!("database schema is up to date");
@@ -179,15 +192,12 @@ pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
 fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let drain = state.settings.shutdown_drain;
     let workers = state.settings.http_workers;
+    // actix-web counts connections per worker.
+    let per_worker = state.settings.max_connections.div_ceil(workers);
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(JSON_LIMIT)
-                    .error_handler(|e, _| ApiError::RequestInvalid(json_rejection(&e)).into()),
-            )
             .app_data(
                 web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
                     ApiError::RequestInvalid(format!("The query string is not valid: {e}.")).into()
@@ -216,7 +226,6 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
             )
             .service(
                 web::resource(["/oauth/token.php", "/oauth/token"])
-                    .app_data(web::PayloadConfig::new(FORM_LIMIT))
                     .route(web::post().to(oauth::issue_token))
                     .default_service(method_not_allowed("POST")),
             )
@@ -227,25 +236,15 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
             }))
     })
     .workers(workers)
+    .max_connections(per_worker)
+    .on_connect(|connection, data| {
+        if let Some(socket) = client_limits::ClientSocket::of(connection) {
+            data.insert(socket);
+        }
+    })
     .disable_signals()
     .shutdown_timeout(drain.as_secs())
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-pub fn json_rejection(error: &JsonPayloadError) -> String {
-    match error {
-        JsonPayloadError::ContentType => {
-            "The request body must be sent with Content-Type: application/json.".into()
-        }
-        JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            format!("The request body is larger than {limit} bytes.")
-        }
-        JsonPayloadError::Deserialize(e) => {
-            format!("The request body is not valid JSON for this resource: {e}.")
-        }
-        _ => "The request body could not be read.".into(),
-    }
 }

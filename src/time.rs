@@ -40,7 +40,9 @@ pub fn parse_xs_datetime(text: &str) -> Option<DateTime<Utc>> {
         && digits(14..16)
         && b[16] == b':'
         && digits(17..19);
-    if !shape_ok || &text[0..4] == "0000" {
+    // Leap seconds (`23:59:60`) are refused: chrono would store them as the next second, and
+    // PostgreSQL does the same, so the instant a client meant cannot be kept.
+    if !shape_ok || &text[0..4] == "0000" || &text[17..19] == "60" {
         return None;
     }
     let mut rest = &text[19..];
@@ -103,6 +105,8 @@ mod xs_tests {
             "２０２６-11-28T14:40:28Z",
             "0001-01-01T00:30:00+01:00",
             "9999-12-31T23:30:00-01:00",
+            "2016-12-31T23:59:60Z",
+            "2016-12-31T23:59:60.5Z",
         ] {
             assert_eq!(parse_xs_datetime(bad), None, "{bad:?}");
         }

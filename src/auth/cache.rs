@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgListener;
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::token::Caller;
 use crate::phone_calls::PathCache;
@@ -22,9 +21,14 @@ use crate::ttl_cache::TtlCache;
 /// everything).
 pub const CHANNEL: &str = "access_tokens_changed";
 
-/// Resolved tokens by digest.
+/// Resolved tokens by digest, and digests recently found to be no token at all.
 pub struct TokenCache {
     entries: TtlCache<[u8; 32], Caller>,
+    /// Well-formed tokens that are not in the database (or revoked, or expired): a flood of one
+    /// costs one lookup per lifetime. Bounded like every `TtlCache`, so a flood of distinct ones
+    /// cannot grow memory without bound. A token issued later is forgotten here at once (the
+    /// database announces every new token's digest, see migration 0010).
+    unknown: TtlCache<[u8; 32], ()>,
     /// Whether revocation notices are being received right now.
     listening: AtomicBool,
 }
@@ -34,12 +38,31 @@ impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             entries: TtlCache::new(ttl),
+            unknown: TtlCache::new(ttl),
             listening: AtomicBool::new(false),
         }
     }
 
     pub fn get(&self, digest: &[u8; 32]) -> Option<Caller> {
         self.entries.get(digest)
+    }
+
+    /// Whether this digest was looked up recently and resolved to no valid token.
+    pub fn is_known_unknown(&self, digest: &[u8; 32]) -> bool {
+        self.unknown.get(digest).is_some()
+    }
+
+    /// Remembers that a digest resolved to no valid token, unless a notice arrived since the
+    /// lookup began (`read_at`, a [`Self::generation`] of the token map, which every notice
+    /// moves along with the unknown map's): it may have announced this very token.
+    pub fn insert_unknown(&self, digest: [u8; 32], read_at: u64) {
+        let unknown_read_at = if self.entries.generation() == read_at {
+            self.unknown.generation()
+        } else {
+            return;
+        };
+        self.unknown
+            .insert(digest, (), Duration::MAX, unknown_read_at);
     }
 
     /// Take it before looking a token up, and pass it to [`Self::insert`].
@@ -60,12 +83,15 @@ impl TokenCache {
         self.entries.insert(digest, caller, left, read_at);
     }
 
+    /// Forgets whatever is known of a token: it was revoked, changed, or just issued.
     pub fn remove(&self, digest: &[u8; 32]) {
         self.entries.remove(digest);
+        self.unknown.remove(digest);
     }
 
     pub fn clear(&self) {
         self.entries.clear();
+        self.unknown.clear();
     }
 
     #[cfg(test)]
@@ -106,15 +132,28 @@ impl Caches {
     }
 }
 
-/// Follows changes for as long as the process runs. While the connection is down the caches
-/// keep serving entries until their short lifetime ends; on every (re)connection they are
-/// cleared, since notifications may have been missed.
-pub async fn listen(pool: PgPool, caches: Caches) {
+/// How often a quiet notification connection is checked, and how long the check may take: a
+/// connection to a server that froze or became unreachable receives nothing, and would
+/// otherwise be believed alive.
+const CHECK_EVERY: Duration = Duration::from_secs(10);
+const CHECK_WITHIN: Duration = Duration::from_secs(5);
+
+/// Follows changes for as long as the process runs, over a connection of its own (never one of
+/// the requests' pool). While the connection is down the caches keep serving entries until their
+/// short lifetime ends; on every (re)connection they are cleared, since notifications may have
+/// been missed.
+pub async fn listen(options: PgConnectOptions, caches: Caches) {
     if !caches.tokens.entries.is_enabled() && !caches.paths.is_enabled() {
         return;
     }
     let cache = &caches.tokens;
     loop {
+        // A pool of its own for each connection: a lost connection's farewell (`UNLISTEN *`, sent
+        // when its listener is dropped) may hang on a frozen server, and must not hold the way.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(CHECK_WITHIN)
+            .connect_lazy_with(options.clone());
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(e) => {
@@ -123,20 +162,38 @@ pub async fn listen(pool: PgPool, caches: Caches) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::debug!(error = %e, "token notifications: cannot listen; retrying");
+        let listening = tokio::time::timeout(CHECK_WITHIN, listener.listen(CHANNEL)).await;
+        if !matches!(listening, Ok(Ok(()))) {
+            tracing::debug!("token notifications: cannot listen; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         caches.clear();
         cache.listening.store(true, Ordering::SeqCst);
         tracing::debug!("token notifications: listening");
-        // `Ok(None)` or an error: the connection was lost; reconnect (and clear) from the top.
-        while let Ok(Some(notification)) = listener.try_recv().await {
-            caches.apply(notification.payload());
-        }
+        follow(&mut listener, &caches).await;
         cache.listening.store(false, Ordering::SeqCst);
         tracing::warn!("token notifications: connection lost; reconnecting");
+    }
+}
+
+/// Applies notifications until the connection is lost or stops answering.
+async fn follow(listener: &mut PgListener, caches: &Caches) {
+    loop {
+        tokio::select! {
+            received = listener.try_recv() => match received {
+                Ok(Some(notification)) => caches.apply(notification.payload()),
+                // `Ok(None)` or an error: the connection was lost.
+                _ => return,
+            },
+            () = tokio::time::sleep(CHECK_EVERY) => {
+                let check = sqlx::query("SELECT 1").execute(&mut *listener);
+                if !matches!(tokio::time::timeout(CHECK_WITHIN, check).await, Ok(Ok(_))) {
+                    return;
+                }
+                // Notifications that arrived during the check were kept for the next receive.
+            }
+        }
     }
 }
 

@@ -24,7 +24,12 @@ pub enum Credential {
 
 /// Reads the bearer credential of a request without touching the database.
 pub fn credential(req: &HttpRequest) -> Credential {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+    let mut authorizations = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = authorizations.next() {
+        // Two credentials are ambiguous: which one would be meant? Neither is used.
+        if authorizations.next().is_some() {
+            return Credential::Bearer(String::new());
+        }
         let Ok(value) = value.to_str() else {
             return Credential::Bearer(String::new());
         };
@@ -83,10 +88,18 @@ impl FromRequest for Caller {
             if let Some(caller) = state.tokens.get(&digest) {
                 return Ok(caller);
             }
+            if state.tokens.is_known_unknown(&digest) {
+                return Err(ApiError::Unauthorized { token_sent: true });
+            }
             let read_at = state.tokens.generation();
-            let (caller, expires_at) = token::lookup(&state.pool, &digest)
-                .await?
-                .ok_or(ApiError::Unauthorized { token_sent: true })?;
+            let found = state
+                .db
+                .run(|pool| async move { token::lookup(&pool, &digest).await })
+                .await?;
+            let Some((caller, expires_at)) = found else {
+                state.tokens.insert_unknown(digest, read_at);
+                return Err(ApiError::Unauthorized { token_sent: true });
+            };
             state
                 .tokens
                 .insert(digest, caller.clone(), expires_at, read_at);
@@ -145,6 +158,15 @@ mod tests {
             query("accessRequestToken=a&accessRequestToken=b"),
             Credential::Bearer(String::new())
         );
+    }
+
+    #[test]
+    fn two_authorization_headers_carry_no_usable_token() {
+        let req = TestRequest::default()
+            .append_header(("Authorization", "Bearer a"))
+            .append_header(("Authorization", "Bearer b"))
+            .to_http_request();
+        assert_eq!(credential(&req), Credential::Bearer(String::new()));
     }
 
     #[test]

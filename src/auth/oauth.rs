@@ -91,6 +91,16 @@ fn parse_request(req: &HttpRequest, body: &[u8]) -> Result<ClientCredentials, OA
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::InvalidRequest("The body is not a valid form."))?;
+    // Nothing with a control character (NUL above all, which PostgreSQL refuses in text) is a
+    // credential this service issued; say so before any of it reaches the database.
+    if params
+        .iter()
+        .any(|(name, value)| has_control(name) || has_control(value))
+    {
+        return Err(OAuthError::InvalidRequest(
+            "The form must not contain control characters.",
+        ));
+    }
     let single = |name: &str| -> Result<Option<&str>, OAuthError> {
         let mut values = params
             .iter()
@@ -139,9 +149,15 @@ fn parse_request(req: &HttpRequest, body: &[u8]) -> Result<ClientCredentials, OA
 /// HTTP Basic client authentication (RFC 6749 §2.3.1): both parts are form-urlencoded before
 /// being joined with a colon and base64-encoded.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<ClientCredentials>, OAuthError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = headers.next() else {
         return Ok(None);
     };
+    if headers.next().is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "Send one Authorization header, not several.",
+        ));
+    }
     let malformed = OAuthError::InvalidRequest("The Authorization header is not valid HTTP Basic.");
     let value = value.to_str().map_err(|_| malformed)?.trim();
     let (scheme, encoded) = value.split_once(' ').ok_or(malformed)?;
@@ -164,38 +180,100 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<ClientCredentials>, OAu
     if client_id.is_empty() || client_secret.is_empty() {
         return Err(malformed);
     }
+    if has_control(&client_id) || has_control(&client_secret) {
+        return Err(OAuthError::InvalidRequest(
+            "The HTTP Basic credentials must not contain control characters.",
+        ));
+    }
     Ok(Some(ClientCredentials {
         client_id,
         client_secret,
     }))
 }
 
-/// The token endpoint.
-pub async fn issue_token(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let credentials = match parse_request(&req, &body) {
-        Ok(credentials) => credentials,
-        Err(error) => return Ok(error.response()),
-    };
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// Reads the form, at most [`FORM_LIMIT`] bytes; anything larger is an RFC 6749 error too.
+async fn read_form(mut payload: web::Payload) -> Result<web::BytesMut, OAuthError> {
+    use futures_util::StreamExt as _;
+    let too_large = OAuthError::InvalidRequest("The body is larger than 16384 bytes.");
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| OAuthError::InvalidRequest("The body could not be read."))?;
+        if body.len() + chunk.len() > FORM_LIMIT {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Checks the app's credentials and issues a token for its account: `None` when the client is
+/// unknown, its secret wrong, or the app not trusted.
+async fn authenticate_and_issue(
+    pool: &sqlx::PgPool,
+    credentials: ClientCredentials,
+    ttl: std::time::Duration,
+) -> Result<Option<(token::IssuedToken, i64, i64)>, sqlx::Error> {
     let app: Option<(i64, i64, Vec<u8>, bool)> = sqlx::query_as(
         "SELECT id, user_id, client_secret_sha256, trusted FROM apps WHERE client_id = $1",
     )
     .bind(&credentials.client_id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(pool)
     .await?;
     let presented = token::digest(&credentials.client_secret);
-    let (app_id, user_id) = match app {
+    match app {
         Some((app_id, user_id, stored, trusted))
             if token::digests_equal(&stored, &presented) && trusted =>
         {
-            (app_id, user_id)
+            let issued = token::issue(pool, user_id, ttl, Some(app_id)).await?;
+            Ok(Some((issued, app_id, user_id)))
         }
-        _ => return Ok(OAuthError::InvalidClient.response()),
+        _ => Ok(None),
+    }
+}
+
+/// Largest form accepted.
+pub const FORM_LIMIT: usize = 16 * 1024;
+
+/// The token endpoint.
+pub async fn issue_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let body = match declared {
+        Some(length) if length > FORM_LIMIT => {
+            return Ok(
+                OAuthError::InvalidRequest("The body is larger than 16384 bytes.").response(),
+            )
+        }
+        _ => match read_form(payload).await {
+            Ok(body) => body,
+            Err(error) => return Ok(error.response()),
+        },
     };
-    let issued = token::issue(&state.pool, user_id, state.settings.token_ttl, Some(app_id)).await?;
+    let credentials = match parse_request(&req, &body) {
+        Ok(credentials) => credentials,
+        Err(error) => return Ok(error.response()),
+    };
+    let ttl = state.settings.token_ttl;
+    let issued = state
+        .db
+        .run(|pool| async move { authenticate_and_issue(&pool, credentials, ttl).await })
+        .await?;
+    let Some((issued, app_id, user_id)) = issued else {
+        return Ok(OAuthError::InvalidClient.response());
+    };
+    // Usable here at once, even if someone presented it before it existed.
+    state.tokens.remove(&token::digest(&issued.token));
     tracing::info!(app_id, user_id, "access token issued");
     Ok(no_store(HttpResponse::Ok().json(TokenResponse {
         access_token: &issued.token,

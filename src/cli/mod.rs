@@ -158,6 +158,8 @@ pub enum TokenAction {
     },
     /// Revoke an access token: prints {"revoked":true}.
     Revoke {
+        /// The token, or `-` to read it from standard input (keeps it out of `ps` and shell
+        /// history).
         #[arg(long)]
         token: String,
     },
@@ -206,6 +208,15 @@ pub async fn run(cli: Cli, mut settings: Settings) -> ExitCode {
     }
 }
 
+/// The first line of standard input, without its line ending.
+fn read_stdin_line() -> Result<String, AdminError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| AdminError::Invalid(format!("cannot read standard input: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 fn to_json(value: impl Serialize) -> Result<String, AdminError> {
     serde_json::to_string(&value).map_err(|e| AdminError::Invalid(e.to_string()))
 }
@@ -251,6 +262,11 @@ async fn administer(
         Command::Token {
             action: TokenAction::Revoke { token },
         } => {
+            let token = if token == "-" {
+                read_stdin_line()?
+            } else {
+                token
+            };
             accounts::revoke_token(pool, &token).await?;
             to_json(serde_json::json!({"revoked": true}))
         }

@@ -11,14 +11,13 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-
 use super::path::{ExtensionRef, ListPath, UserRef};
 use super::query::ParamError;
 use super::repo;
 use super::sql::Scope;
 use crate::accounts::Role;
 use crate::auth::Caller;
+use crate::db::Database;
 use crate::error::ApiError;
 use crate::ttl_cache::TtlCache;
 
@@ -55,7 +54,7 @@ impl PathCache {
     /// Resolves `path` for `caller` as [`repo::resolve`] does, from memory when it can.
     pub async fn resolve(
         &self,
-        pool: &PgPool,
+        db: &Database,
         caller: &Caller,
         path: &ListPath,
     ) -> Result<Scope, ApiError> {
@@ -70,7 +69,10 @@ impl PathCache {
             return known.map_err(ApiError::Param);
         }
         let read_at = self.entries.generation();
-        let resolved = repo::resolve(pool, caller, path).await;
+        let (caller, path) = (caller.clone(), path.clone());
+        let resolved = db
+            .run(|pool| async move { repo::resolve(&pool, &caller, &path).await })
+            .await;
         let outcome = match &resolved {
             Ok(scope) => Ok(scope.clone()),
             Err(ApiError::Param(e)) => Err(*e),

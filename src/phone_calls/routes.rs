@@ -34,27 +34,28 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         .ok_or(ApiError::NotFound)?
         .map_err(ApiError::Param)?;
     let request = query::parse(req.query_string()).map_err(ApiError::Param)?;
-    let scope = state
-        .paths
-        .resolve(&state.pool, &caller, &list_path)
-        .await?;
+    let scope = state.paths.resolve(&state.db, &caller, &list_path).await?;
     let call = match list_path.call {
         CallRef::Any => None,
         CallRef::Id(id) => Some(id),
         CallRef::Malformed => return Ok(HttpResponse::NoContent().finish()),
     };
     let with_views = request.fields.contains(Field::PhoneCallView);
-    // The page's rows and its JSON are held in memory together: bound how many rows all
-    // requests hold at once (count <= 5000 <= LIST_ROWS_IN_FLIGHT, so the permits exist).
-    let _rows = state
-        .rows_in_flight
-        .acquire_many(request.count)
-        .await
-        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
-    let page = repo::list(&state.pool, &caller, &scope, call, &request, with_views).await?;
+    let page = {
+        let (caller, request) = (caller.clone(), request.clone());
+        state
+            .db
+            .run(|pool| async move {
+                repo::list(&pool, &caller, &scope, call, &request, with_views).await
+            })
+            .await?
+    };
     if page.calls.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }
+    // The page's rows and its JSON are held in memory together: bound how many rows large
+    // pages hold at once.
+    let _rows = state.rows_in_flight.admit(page.calls.len()).await;
     let body = serde_json::to_vec(&ListResponse::new(
         &page,
         &request,

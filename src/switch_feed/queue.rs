@@ -23,6 +23,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use super::repo::{self, ApplyError, Item, Outcome};
 use super::report::Report;
+use crate::db::Database;
 use crate::error::{is_unavailable, ApiError};
 
 /// Writes of single reports in flight at once per worker.
@@ -68,7 +69,7 @@ impl Queue {
     /// bounds how long it waits for its write to start.
     pub async fn apply(
         self: &Arc<Self>,
-        pool: &PgPool,
+        db: &Database,
         wait: Duration,
         switch_organization: Option<i64>,
         report: Report,
@@ -89,8 +90,9 @@ impl Queue {
             start
         };
         if start_writer {
-            let (queue, pool) = (self.clone(), pool.clone());
-            actix_web::rt::spawn(async move { queue.write(&pool).await });
+            // On the main runtime, like all database work: this worker's may stop first.
+            let (queue, pool) = (self.clone(), db.pool.clone());
+            db.spawn(async move { queue.write(&pool).await });
         }
         answered.await.unwrap_or_else(|_| {
             Err(ApiError::Internal(
@@ -103,16 +105,21 @@ impl Queue {
     /// before it are written. `wait` bounds how long that may take.
     pub async fn apply_batch(
         &self,
-        pool: &PgPool,
+        db: &Database,
         wait: Duration,
         switch_organization: Option<i64>,
-        reports: &[Report],
-    ) -> Result<Vec<Result<Outcome, String>>, sqlx::Error> {
+        reports: Vec<Report>,
+    ) -> Result<Vec<Result<Outcome, String>>, ApiError> {
         let _turn = tokio::time::timeout(wait, self.batches.acquire())
             .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| ApiError::Unavailable("waited too long for the batch's turn".into()))?
             .expect("the semaphore is never closed");
-        repo::apply_batch(pool, switch_organization, reports).await
+        db.run(|pool| async move {
+            repo::apply_batch(&pool, switch_organization, &reports)
+                .await
+                .map_err(ApiError::from)
+        })
+        .await
     }
 
     /// Writes what is waiting until nothing is.

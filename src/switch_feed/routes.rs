@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::body;
 use super::queue::Queue;
 use super::repo::{ApplyError, Outcome};
 use super::report::{self, parse_report};
@@ -23,6 +24,8 @@ use crate::startup::{method_not_allowed, AppState};
 pub const MAX_BATCH: usize = 1000;
 /// Largest body of a single report.
 const SINGLE_LIMIT: usize = 256 * 1024;
+/// Largest body of a batch.
+const BATCH_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Mounts the feed.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,38 +33,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::Data::new(Queue::default()))
         .service(
             web::resource("/switch/v1/phoneCalls/{phoneCallId}")
-                .app_data(json_config(SINGLE_LIMIT))
                 .route(web::put().to(put_report))
                 .default_service(method_not_allowed("PUT")),
         )
         .service(
             web::resource("/switch/v1/phoneCalls")
-                .app_data(json_config(crate::startup::JSON_LIMIT))
                 .route(web::post().to(post_batch))
                 .default_service(method_not_allowed("POST")),
         );
 }
 
-fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|e, _| ApiError::RequestInvalid(crate::startup::json_rejection(&e)).into())
-}
-
 /// A caller whose account is a switch: 401 without a valid token, 403 for any other role.
 pub struct SwitchCaller(pub Caller);
 
-/// Authenticates the switch, and only then reads the JSON body. actix-web runs a handler's
-/// extractors concurrently, so a `web::Json` argument could answer 400 for a bad body before a
-/// caller without the right token got its 401 or 403; reading the body here keeps the order.
-/// Body errors come out as the `ApiError` of the resource's `JsonConfig` error handler.
+/// Authenticates the switch, and only then reads the JSON body (at most `limit` bytes). actix-web
+/// runs a handler's extractors concurrently, so a body argument could answer 400 for a bad body
+/// before a caller without the right token got its 401 or 403; reading the body here keeps the
+/// order.
 async fn switch_and_body(
     req: &HttpRequest,
     payload: web::Payload,
+    limit: usize,
 ) -> Result<(Caller, Value), actix_web::Error> {
     let SwitchCaller(caller) = SwitchCaller::from_request(req, &mut Payload::None).await?;
-    let body = web::Json::<Value>::from_request(req, &mut payload.into_inner()).await?;
-    Ok((caller, body.into_inner()))
+    let body = body::read_json(req, payload, limit).await?;
+    Ok((caller, body))
 }
 
 impl FromRequest for SwitchCaller {
@@ -111,7 +107,7 @@ async fn put_report(
     state: web::Data<AppState>,
     queue: web::Data<Queue>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (caller, body) = switch_and_body(&req, payload).await?;
+    let (caller, body) = switch_and_body(&req, payload, SINGLE_LIMIT).await?;
     let invalid = |e: report::Invalid| ApiError::RequestInvalid(e.0);
     let id = report::parse_id(
         req.match_info().get("phoneCallId").unwrap_or_default(),
@@ -122,7 +118,7 @@ async fn put_report(
     let (id, sequence) = (report.id, report.sequence);
     let wait = state.settings.pool_acquire_timeout;
     let outcome = queue
-        .apply(&state.pool, wait, caller.organization_id, report)
+        .apply(&state.db, wait, caller.organization_id, report)
         .await?;
     Ok(HttpResponse::build(status_of(outcome)).json(Applied {
         id,
@@ -160,7 +156,7 @@ async fn post_batch(
     state: web::Data<AppState>,
     queue: web::Data<Queue>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (caller, body) = switch_and_body(&req, payload).await?;
+    let (caller, body) = switch_and_body(&req, payload, BATCH_LIMIT).await?;
     let reports = match body.get("reports") {
         Some(Value::Array(reports)) if !reports.is_empty() && reports.len() <= MAX_BATCH => reports,
         Some(Value::Array(_)) => {
@@ -198,21 +194,21 @@ async fn post_batch(
     // If the database fails, nothing of the batch may be stored, or only some of it: the switch
     // can resend the whole batch, since replays change nothing.
     let wait = state.settings.pool_acquire_timeout;
+    let keys: Vec<(Uuid, i64)> = parsed.iter().map(|r| (r.id, r.sequence)).collect();
     let outcomes = queue
-        .apply_batch(&state.pool, wait, caller.organization_id, &parsed)
-        .await
-        .map_err(ApiError::from)?;
-    let mut applied = parsed.iter().zip(outcomes);
+        .apply_batch(&state.db, wait, caller.organization_id, parsed)
+        .await?;
+    let mut applied = keys.into_iter().zip(outcomes);
     let results: Vec<BatchResult> = results
         .into_iter()
         .enumerate()
         .map(|(i, result)| match result {
             Some(refusal) => refusal,
             None => match applied.next().expect("one outcome per parsed report") {
-                (report, Ok(outcome)) => BatchResult::Done {
-                    id: report.id,
+                ((id, sequence), Ok(outcome)) => BatchResult::Done {
+                    id,
                     status: status_of(outcome).as_u16(),
-                    sequence: report.sequence,
+                    sequence,
                     applied: outcome.applied(),
                 },
                 (_, Err(message)) => refused(i, &reports[i], &message),

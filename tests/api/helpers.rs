@@ -344,7 +344,51 @@ pub async fn assert_error(
         error["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{body}"
     );
+    assert_names_no_schema(error["message"].as_str().unwrap_or_default());
     headers
+}
+
+/// The tables of the schema: no error message may name one.
+pub const TABLES: &[&str] = &[
+    "organizations",
+    "users",
+    "extensions",
+    "apps",
+    "access_tokens",
+    "phone_calls",
+    "phone_call_views",
+    "_sqlx_migrations",
+];
+
+/// Asserts that an error message names no table, constraint or index, and carries no SQL: what
+/// the schema looks like is nobody's business but the service's, and a constraint's name can tell
+/// of another tenant's data. Every error the suite checks with `assert_error` passes through
+/// here.
+pub fn assert_names_no_schema(message: &str) {
+    let words = message.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    for word in words.filter(|w| !w.is_empty()) {
+        let lower = word.to_ascii_lowercase();
+        assert!(
+            !TABLES.contains(&lower.as_str()),
+            "an error message names the table {word}: {message}"
+        );
+        for suffix in ["_fkey", "_pkey", "_key", "_check", "_idx", "_excl"] {
+            assert!(
+                !lower.ends_with(suffix),
+                "an error message names a constraint or index ({word}): {message}"
+            );
+        }
+        for sql in [
+            "select",
+            "insert",
+            "violates",
+            "constraint",
+            "relation",
+            "sqlstate",
+        ] {
+            assert_ne!(lower, sql, "an error message carries SQL: {message}");
+        }
+    }
 }
 
 /// The real `phonecalls` binary, configured for `database_url`, with a clean environment.
@@ -442,12 +486,37 @@ pub fn with_host_port(url: &str, host: &str, port: u16) -> String {
     )
 }
 
-/// A TCP proxy in front of the test PostgreSQL server that a test can cut, to make the database
-/// unreachable for an application without touching the server other tests use.
+/// A TCP proxy in front of the test PostgreSQL server that a test can cut or freeze, to make the
+/// database unreachable or unresponsive for an application without touching the server other
+/// tests use.
 pub struct DbProxy {
     /// The database URL through the proxy.
     pub url: String,
     tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Copies one direction of a proxied connection, holding bytes back while the proxy is frozen.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl DbProxy {
@@ -458,13 +527,25 @@ impl DbProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let tasks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let registry = tasks.clone();
+        let held = frozen.clone();
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 let target = target.clone();
+                let held = held.clone();
                 let connection = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    // A frozen server accepts nothing new either.
+                    while held.load(std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        tokio::join!(
+                            forward(in_read, out_write, held.clone()),
+                            forward(out_read, in_write, held.clone())
+                        );
                     }
                 });
                 registry.lock().unwrap().push(connection.abort_handle());
@@ -474,6 +555,7 @@ impl DbProxy {
         DbProxy {
             url: with_host_port(database_url, "127.0.0.1", port),
             tasks,
+            frozen,
         }
     }
 
@@ -483,4 +565,44 @@ impl DbProxy {
             task.abort();
         }
     }
+
+    /// Holds every byte in both directions, as a frozen server or a network partition does:
+    /// connections stay open and nothing answers.
+    pub fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets the held bytes and everything after them through again.
+    pub fn thaw(&self) {
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// An app whose database connections go through a proxy the test can cut or freeze, a token of
+/// the fixture account `who` picks, and a pool that reaches the database directly.
+pub async fn app_behind_a_proxy(
+    who: impl Fn(&Fixture) -> i64,
+    extra: &[(&str, &str)],
+) -> (TestApp, DbProxy, String, sqlx::PgPool) {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let token = token_for(&db.pool, who(&f)).await;
+    let proxy = DbProxy::start(&db.url).await;
+    let mut settings = vec![
+        ("TOKEN_CACHE_SECONDS", "600"),
+        ("MIGRATE_ON_START", "false"),
+    ];
+    settings.extend_from_slice(extra);
+    let settings = settings_with(&proxy.url, &settings);
+    let pool = db.pool.clone();
+    let app = spawn_app_on(
+        TestDb {
+            url: proxy.url.clone(),
+            pool: db.pool.clone(),
+        },
+        settings,
+    )
+    .await;
+    (app, proxy, token, pool)
 }

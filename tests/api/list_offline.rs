@@ -4,34 +4,6 @@
 
 use crate::helpers::*;
 
-/// An app whose database connections go through a proxy the test can cut, a token of the
-/// fixture account `who` picks, and a pool that reaches the database directly.
-async fn app_behind_a_proxy(
-    who: impl Fn(&Fixture) -> i64,
-    extra: &[(&str, &str)],
-) -> (TestApp, DbProxy, String, sqlx::PgPool) {
-    let db = test_db().await;
-    let f = fixture(&db.pool).await;
-    let token = token_for(&db.pool, who(&f)).await;
-    let proxy = DbProxy::start(&db.url).await;
-    let mut settings = vec![
-        ("TOKEN_CACHE_SECONDS", "600"),
-        ("MIGRATE_ON_START", "false"),
-    ];
-    settings.extend_from_slice(extra);
-    let settings = settings_with(&proxy.url, &settings);
-    let pool = db.pool.clone();
-    let app = spawn_app_on(
-        TestDb {
-            url: proxy.url.clone(),
-            pool: db.pool.clone(),
-        },
-        settings,
-    )
-    .await;
-    (app, proxy, token, pool)
-}
-
 #[tokio::test]
 async fn every_syntactic_400_is_answered_while_the_database_is_unreachable() {
     let (app, proxy, token, _) = app_behind_a_proxy(|f| f.alice, &[]).await;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod hardening;
 mod health;
 mod list_errors;
 mod list_filters;

@@ -249,3 +249,121 @@ async fn a_request_that_outlives_the_drain_time_does_not_hold_the_process() {
     );
     sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
 }
+
+#[tokio::test]
+async fn sigterm_with_the_database_frozen_exits_within_the_delay_and_drain_plus_a_second() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let token = token_for(&db.pool, f.org_account).await;
+    let proxy = DbProxy::start(&db.url).await;
+    let served = serve(
+        &proxy.url,
+        &[
+            ("SHUTDOWN_DELAY_SECONDS", "1"),
+            ("SHUTDOWN_DRAIN_SECONDS", "2"),
+            ("TOKEN_CACHE_SECONDS", "0"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    proxy.freeze();
+    // Requests stuck on the frozen database when the signal comes.
+    let mut stuck = Vec::new();
+    for _ in 0..6 {
+        let request = client
+            .get(format!("{}/uapi/phoneCalls/@owner/@self/", served.address))
+            .bearer_auth(&token)
+            .send();
+        stuck.push(tokio::spawn(request));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&served.child);
+    let (_, took) = wait_exit(served.child, Duration::from_secs(15)).await;
+    assert!(
+        took <= Duration::from_secs(1 + 2 + 1),
+        "exited {took:?} after SIGTERM, with 1 s delay and 2 s drain"
+    );
+    for request in stuck {
+        if let Ok(response) = request.await.unwrap() {
+            assert_eq!(
+                response.status(),
+                503,
+                "an answered request was refused, not failed"
+            );
+        }
+    }
+    proxy.thaw();
+}
+
+#[tokio::test]
+async fn writes_in_flight_at_sigterm_get_their_real_answers_from_every_worker() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let switch = token_for(&db.pool, f.switch).await;
+    let served = serve(
+        &db.url,
+        &[("HTTP_WORKERS", "2"), ("SHUTDOWN_DRAIN_SECONDS", "10")],
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    // Open connections on both workers first, so that the pool's connections are spread.
+    for _ in 0..8 {
+        let id = new_call_id();
+        let response = client
+            .put(format!("{}/switch/v1/phoneCalls/{id}", served.address))
+            .bearer_auth(&switch)
+            .json(&first_report(&id, 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let mut locker = PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE phone_calls IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let mut writes = Vec::new();
+    for i in 0..40 {
+        let id = new_call_id();
+        let (client, address, switch) = (client.clone(), served.address.clone(), switch.clone());
+        writes.push(tokio::spawn(async move {
+            // Alternately single reports and small batches.
+            if i % 2 == 0 {
+                client
+                    .put(format!("{address}/switch/v1/phoneCalls/{id}"))
+                    .bearer_auth(&switch)
+                    .json(&first_report(&id, 1))
+                    .send()
+                    .await
+            } else {
+                client
+                    .post(format!("{address}/switch/v1/phoneCalls"))
+                    .bearer_auth(&switch)
+                    .json(&serde_json::json!({"reports": [first_report(&id, 1)]}))
+                    .send()
+                    .await
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&served.child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    for write in writes {
+        let response = write.await.unwrap().expect("answered");
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(
+            status == 201 || (status == 200 && body.contains("\"status\":201")),
+            "{status} {body}"
+        );
+    }
+    let (status, _) = wait_exit(served.child, Duration::from_secs(15)).await;
+    assert!(status.success());
+    assert_eq!(count(&db.pool, "phone_calls").await, 48);
+}

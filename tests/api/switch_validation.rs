@@ -1113,13 +1113,14 @@ async fn a_switch_of_one_organization_reports_only_that_organizations_calls() {
     assert_eq!(stored(pool).await, before);
 
     // A call of 0007 reported by the global switch cannot be changed by the switch of 0003,
-    // even by a later report that names no extension.
+    // even by a later report that names no extension: for that switch the call does not exist,
+    // so such a report lacks what a first report needs (see hardening.rs for the whole rule).
     let response = app.put_report(&global_token, &foreign, &report).await;
     assert_eq!(response.status().as_u16(), 201);
     let before = stored(pool).await;
     let later = json!({"sequence": 2, "ended": "2026-11-28T15:00:00Z"});
     let response = app.put_report(&token, &foreign, &later).await;
-    expect_invalid(response, "does not serve").await;
+    expect_invalid(response, "the first report of a call needs").await;
     assert_eq!(stored(pool).await, before);
 }
 

@@ -20,8 +20,9 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    back_off, changes_organization, is_data_error, is_retryable, known_from, numbers_of, resolve,
-    stored_from, ApplyError, Outcome, Resolved, Stored, ViewRow, ATTEMPTS,
+    back_off, changes_organization, is_data_error, is_foreign, is_retryable, known_from,
+    log_foreign, numbers_of, resolve, stored_from, ApplyError, Outcome, Resolved, Stored, ViewRow,
+    ATTEMPTS,
 };
 use crate::switch_feed::report::Report;
 
@@ -130,6 +131,9 @@ struct Write<'a> {
 struct Call<'a> {
     stored: Option<Stored>,
     write: Option<Write<'a>>,
+    /// For a call of another organization than a report's switch serves (see [`is_foreign`]):
+    /// the call as that switch's reports would have made it had the id been free. Never written.
+    shadow: Option<Stored>,
 }
 
 async fn attempt_batch(
@@ -157,6 +161,7 @@ async fn attempt_batch(
             let call = Call {
                 stored: None,
                 write: None,
+                shadow: None,
             };
             (*id, call)
         })
@@ -179,6 +184,14 @@ async fn attempt_batch(
     for item in items {
         let report = item.report;
         let call = calls.get_mut(&report.id).expect("every id was listed");
+        if call
+            .stored
+            .as_ref()
+            .is_some_and(|s| is_foreign(s, item.switch_organization))
+        {
+            answers.push(play_on_shadow(&known, &mut call.shadow, item));
+            continue;
+        }
         let resolved = match resolve(
             &known,
             call.stored.as_ref(),
@@ -234,6 +247,29 @@ async fn attempt_batch(
     }
     tx.commit().await?;
     Ok(Attempt::Done(answers))
+}
+
+/// Answers a report of a call that is foreign to its switch as for an unknown id, playing it over
+/// the shadow that the switch's earlier reports in the batch made.
+fn play_on_shadow(
+    known: &super::Known,
+    shadow: &mut Option<Stored>,
+    item: &Item<'_>,
+) -> Result<Outcome, String> {
+    let resolved = resolve(
+        known,
+        shadow.as_ref(),
+        item.switch_organization,
+        item.report,
+    )?;
+    log_foreign(item.report, item.switch_organization);
+    let outcome = match shadow {
+        None => Outcome::Created,
+        Some(s) if item.report.sequence > s.sequence => Outcome::Updated,
+        Some(_) => return Ok(Outcome::Ignored),
+    };
+    *shadow = Some(resolved.stored());
+    Ok(outcome)
 }
 
 /// The batch's stored calls, locked in id order, and the extensions its reports name.

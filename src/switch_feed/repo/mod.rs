@@ -151,21 +151,40 @@ fn is_insert_race(e: &sqlx::Error) -> bool {
 
 /// A constraint violation means the report contradicts stored data (an account changed between
 /// the checks and the write, say), and a data exception a value PostgreSQL cannot take: the
-/// client's problem either way, answered as 400, never as 500.
+/// client's problem either way, answered as 400, never as 500. The message names no constraint:
+/// a constraint's name is the schema's business, and what it guards may be another tenant's.
 fn constraint_to_invalid(e: sqlx::Error) -> ApplyError {
     match &e {
         _ if is_insert_race(&e) => ApplyError::Database(e),
         sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("23")) => {
-            ApplyError::Invalid(format!(
-                "the report contradicts the stored accounts or call ({})",
-                db.constraint().unwrap_or("constraint")
-            ))
+            tracing::debug!(
+                constraint = db.constraint().unwrap_or(""),
+                "report refused by a constraint"
+            );
+            ApplyError::Invalid("the report contradicts the stored accounts or call".into())
         }
         sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
             ApplyError::Invalid("the report holds a value out of range for storage".into())
         }
         _ => ApplyError::Database(e),
     }
+}
+
+/// Whether a stored call belongs to another organization than the one a switch account serves.
+/// Such a call does not exist for that switch: its reports are answered exactly as for an
+/// unknown id (so a tenant cannot learn that the id is taken, nor anything of the call) and
+/// store nothing, since the id cannot be given to a second call.
+fn is_foreign(stored: &Stored, switch_organization: Option<i64>) -> bool {
+    switch_organization.is_some_and(|org| org != stored.organization_id)
+}
+
+/// Logs a report that [`is_foreign`] kept away from another organization's call.
+fn log_foreign(report: &Report, switch_organization: Option<i64>) {
+    tracing::warn!(
+        call_id = %report.id,
+        switch_organization,
+        "a switch reported a call id that belongs to another organization; answered as for a new call, nothing stored"
+    );
 }
 
 /// Whether the database refused the data itself (see [`constraint_to_invalid`]).

@@ -14,8 +14,8 @@ use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::{
-    back_off, constraint_to_invalid, is_retryable, known_from, numbers_of, resolve, ApplyError,
-    Outcome, Resolved, Stored, ATTEMPTS,
+    back_off, constraint_to_invalid, is_foreign, is_retryable, known_from, log_foreign, numbers_of,
+    resolve, ApplyError, Outcome, Resolved, Stored, ATTEMPTS,
 };
 use crate::switch_feed::report::Report;
 
@@ -26,7 +26,9 @@ pub async fn apply(
     switch_organization: Option<i64>,
     report: &Report,
 ) -> Result<Outcome, ApplyError> {
-    let (call, stored) = read_and_resolve(pool, switch_organization, report).await?;
+    let Some((call, stored)) = read_and_resolve(pool, switch_organization, report).await? else {
+        return Ok(Outcome::Created);
+    };
     if let Some((s, _)) = &stored {
         // Stored sequences only grow: this report can never apply.
         if report.sequence <= s.sequence {
@@ -65,13 +67,19 @@ pub async fn apply(
 }
 
 /// Reads what the report names and checks it (see [`resolve`]): the call row it resolves to,
-/// and the stored call with its row version, if there is one.
+/// and the stored call with its row version, if there is one. `None` for a valid report on a
+/// call of another organization than the switch's (see [`is_foreign`]): it is answered as
+/// created, and nothing is written.
 async fn read_and_resolve<'a>(
     pool: &PgPool,
     switch_organization: Option<i64>,
     report: &'a Report,
-) -> Result<(Resolved<'a>, Option<(Stored, String)>), ApplyError> {
+) -> Result<Option<(Resolved<'a>, Option<(Stored, String)>)>, ApplyError> {
     let (known, stored) = read(pool, report).await?;
+    let foreign = stored
+        .as_ref()
+        .is_some_and(|(s, _)| is_foreign(s, switch_organization));
+    let stored = stored.filter(|_| !foreign);
     let call = resolve(
         &known,
         stored.as_ref().map(|(s, _)| s),
@@ -79,7 +87,11 @@ async fn read_and_resolve<'a>(
         report,
     )
     .map_err(ApplyError::Invalid)?;
-    Ok((call, stored))
+    if foreign {
+        log_foreign(report, switch_organization);
+        return Ok(None);
+    }
+    Ok(Some((call, stored)))
 }
 
 /// The extensions the report names and, when the call is stored, its row and the row's version.
@@ -210,8 +222,10 @@ pub(super) async fn apply_exactly(
     switch_organization: Option<i64>,
     report: &Report,
 ) -> Result<Outcome, ApplyError> {
-    let (call, _) = read_and_resolve(pool, switch_organization, report).await?;
-    write_exactly(pool, &call).await
+    match read_and_resolve(pool, switch_organization, report).await? {
+        Some((call, _)) => write_exactly(pool, &call).await,
+        None => Ok(Outcome::Created),
+    }
 }
 
 async fn write_exactly(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
