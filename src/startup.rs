@@ -92,6 +92,7 @@ impl Application {
             paths: Arc::new(PathCache::new(settings.token_cache)),
             rows_in_flight: Arc::new(crate::phone_calls::admission::Rows::new(
                 settings.list_rows_in_flight,
+                settings.pool_size,
             )),
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),

@@ -5,34 +5,59 @@
 //! request of `count=5000` over 80 matching calls costs 80 permits, not 5000. Pages of at most
 //! [`SMALL_PAGE`] rows never wait: they cannot hold much memory, and must never queue behind a
 //! large page they have nothing to do with. Large pages wait first come, first served; the wait
-//! is bounded by the request's deadline (see `middleware`). The rows a statement returns before
-//! admission are bounded by the request pool: at most `DATABASE_POOL_SIZE` statements of at most
-//! 5000 rows run at once.
+//! is bounded by the request's deadline (see `middleware`).
+//!
+//! Before that, the statements of requests that may return more than [`SMALL_PAGE`] rows take
+//! turns on at most a quarter of the request pool (at least one connection), so that a burst of
+//! large requests never takes the connections, nor most of the database's processors, from the
+//! small ones. This also bounds the rows fetched before admission: at most that many statements
+//! of at most 5000 rows run at once.
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The most rows a page may have and still be built without waiting.
 pub const SMALL_PAGE: usize = 100;
 
-/// The rows of large pages being built.
+/// Whether a page of `rows` rows is small: built without waiting, and in place.
+pub fn is_small(rows: usize) -> bool {
+    rows <= SMALL_PAGE
+}
+
+/// The rows of large pages being built, and the turns of their statements.
 pub struct Rows {
     permits: Semaphore,
+    statements: Semaphore,
 }
 
 /// A page's admission: holds its rows' permits until dropped.
 pub struct Admitted<'a>(#[allow(dead_code)] Option<SemaphorePermit<'a>>);
 
 impl Rows {
-    /// Room for `capacity` rows at once (at least 5000, the largest page, so every page fits).
-    pub fn new(capacity: u32) -> Self {
+    /// Room for `capacity` rows at once (at least 5000, the largest page, so every page fits),
+    /// over a request pool of `pool_size` connections.
+    pub fn new(capacity: u32, pool_size: u32) -> Self {
         Self {
             permits: Semaphore::new(capacity as usize),
+            statements: Semaphore::new((pool_size as usize / 4).max(1)),
         }
+    }
+
+    /// Waits for the turn of a statement that may return `count` rows; small ones need none.
+    pub async fn statement_turn(&self, count: usize) -> Admitted<'_> {
+        if is_small(count) {
+            return Admitted(None);
+        }
+        let permit = self
+            .statements
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        Admitted(Some(permit))
     }
 
     /// Waits until a page of `rows` rows may be built.
     pub async fn admit(&self, rows: usize) -> Admitted<'_> {
-        if rows <= SMALL_PAGE {
+        if is_small(rows) {
             return Admitted(None);
         }
         let permit = self
@@ -56,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_page_never_waits_behind_large_ones() {
-        let rows = Rows::new(5000);
+        let rows = Rows::new(5000, 10);
         let large = rows.admit(5000).await;
         let waiting = tokio::time::timeout(Duration::from_millis(50), rows.admit(200)).await;
         assert!(
@@ -70,8 +95,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn large_statements_take_turns_on_a_quarter_of_the_pool_and_small_ones_never_wait() {
+        let rows = Rows::new(5000, 8);
+        let first = rows.statement_turn(5000).await;
+        let second = rows.statement_turn(101).await;
+        let third =
+            tokio::time::timeout(Duration::from_millis(50), rows.statement_turn(5000)).await;
+        assert!(
+            third.is_err(),
+            "two of eight connections are the large statements' share"
+        );
+        let small = tokio::time::timeout(Duration::from_millis(50), rows.statement_turn(20)).await;
+        assert!(small.is_ok());
+        drop((first, second));
+        let one = Rows::new(5000, 1);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), one.statement_turn(5000))
+                .await
+                .is_ok(),
+            "a pool of one still serves large pages"
+        );
+    }
+
+    #[tokio::test]
     async fn a_page_takes_permits_for_the_rows_it_has() {
-        let rows = Rows::new(5000);
+        let rows = Rows::new(5000, 10);
         let page = rows.admit(180).await;
         assert_eq!(rows.available(), 5000 - 180);
         drop(page);

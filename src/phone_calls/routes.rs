@@ -7,7 +7,7 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use super::model::ListResponse;
 use super::path::{self, CallRef};
 use super::query::{self, Field};
-use super::repo;
+use super::{admission, repo};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::startup::{method_not_allowed, AppState};
@@ -41,6 +41,14 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         CallRef::Malformed => return Ok(HttpResponse::NoContent().finish()),
     };
     let with_views = request.fields.contains(Field::PhoneCallView);
+    // A request that may return many rows waits for its turn (see `admission`), and keeps it
+    // until its JSON is built.
+    let largest = if call.is_some() {
+        1
+    } else {
+        request.count as usize
+    };
+    let _turn = state.rows_in_flight.statement_turn(largest).await;
     let page = {
         let (caller, request) = (caller.clone(), request.clone());
         state
@@ -53,17 +61,24 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     if page.calls.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }
+    let page_rows = page.calls.len();
     // The page's rows and its JSON are held in memory together: bound how many rows large
     // pages hold at once.
     let _rows = state.rows_in_flight.admit(page.calls.len()).await;
-    let body = serde_json::to_vec(&ListResponse::new(
-        &page,
-        &request,
-        req.path(),
-        req.query_string(),
-    ))
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    drop(page);
+    let (path, query) = (req.path().to_string(), req.query_string().to_string());
+    let render = move || {
+        serde_json::to_vec(&ListResponse::new(&page, &request, &path, &query))
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    // A large page's JSON takes milliseconds of processor time: built on a thread of its own,
+    // it does not hold up the small requests this worker serves meanwhile.
+    let body = if admission::is_small(page_rows) {
+        render()?
+    } else {
+        tokio::task::spawn_blocking(render)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??
+    };
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))

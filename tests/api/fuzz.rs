@@ -463,7 +463,7 @@ impl<'a> Gen<'a> {
                     ]);
                     out.extend_from_slice(c.as_bytes());
                 }
-                _ => out.push(self.pick(&[b'%', b'/', b'*', b'@', b'.', b'\\', b'\'', b'"', b';'])),
+                _ => out.push(self.pick(b"%/*@.\\'\";")),
             }
         }
         out
@@ -1030,10 +1030,10 @@ impl<'a> Gen<'a> {
             };
             params.push((name, value));
         }
-        for i in 0..params.len() {
+        for param in params.iter_mut() {
             if self.chance(0.12) {
-                let v = std::mem::take(&mut params[i].1);
-                params[i].1 = self.mutate_value(v);
+                let v = std::mem::take(&mut param.1);
+                param.1 = self.mutate_value(v);
             }
         }
         if self.chance(0.3) {
