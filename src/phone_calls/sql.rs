@@ -73,6 +73,11 @@ pub enum Resolution {
 pub fn resolution(caller: &Caller, path: &ListPath) -> Resolution {
     let user = match path.user {
         UserRef::Owner => return owner_resolution(caller, &path.extension),
+        // An organization or admin account owns no extensions: `@me` is its whole context, as
+        // `@owner` (spec §2.2; 4PSA's client sends `@me/{extension}` from organization apps).
+        UserRef::Me if matches!(caller.role, Role::Organization | Role::Admin) => {
+            return owner_resolution(caller, &path.extension)
+        }
         UserRef::Me => caller.user_id,
         UserRef::Id(id) => id,
     };

@@ -431,9 +431,10 @@ enum Scope {
 }
 
 /// Resolves a path for `caller` by the rules of spec §2.2:
-/// - `@me`/`@viewer` is the caller; a numeric id must be the caller, a user of the caller's
-///   organization (organization account) or anyone (admin); otherwise, or unknown:
-///   `user_invalid`.
+/// - `@me`/`@viewer` is the caller; for an organization or admin account, which owns no
+///   extensions, it is the caller's whole context, exactly as `@owner`. A numeric id must be the
+///   caller, a user of the caller's organization (organization account) or anyone (admin);
+///   otherwise, or unknown: `user_invalid`.
 /// - the extension must belong to the resolved user (`@self`: all of them); a short number is
 ///   resolved in that user's organization; otherwise `extension_invalid`.
 /// - `@owner/@self` is everything the caller may see; `@owner/{number}` is that extension's
@@ -467,6 +468,15 @@ fn resolve(world: &World, caller: &Account, path: &PathCase) -> Result<Scope, &'
         }
     };
     match &path.user {
+        UserForm::Me | UserForm::Viewer
+            if matches!(caller.role, Role::Organization | Role::Admin) =>
+        {
+            let as_owner = PathCase {
+                user: UserForm::Owner,
+                ..path.clone()
+            };
+            resolve(world, caller, &as_owner)
+        }
         UserForm::Me | UserForm::Viewer => owned(caller, &path.ext),
         UserForm::Id(id) => match world.accounts.iter().find(|a| a.id == *id) {
             Some(target) if may_see_user(target) => owned(target, &path.ext),
@@ -753,6 +763,15 @@ async fn owner_self_lists_exactly_what_each_caller_may_see_and_me_self_a_users_o
         .await;
         let got: BTreeSet<Uuid> = page_ids(&answer).into_iter().collect();
         assert_eq!(got, *expected, "{who:?} @owner/@self: {answer:?}");
+        // An organization or admin account owns no extensions: its `@me` is `@owner`.
+        if matches!(who, Who::Admin | Who::Org3) {
+            for me in ["@me", "@viewer"] {
+                let path = format!("/uapi/phoneCalls/{me}/@self/?count=5000");
+                let answer = get(&world.app, &world.account(*who).token, &path).await;
+                let got: BTreeSet<Uuid> = page_ids(&answer).into_iter().collect();
+                assert_eq!(got, *expected, "{who:?} {path}");
+            }
+        }
         if expected.is_empty() {
             assert_eq!(answer, Answer::Empty, "{who:?}");
         } else {
@@ -821,12 +840,17 @@ async fn hand_written_answers_agree_with_the_model_and_the_service() {
             400,
             "extension_invalid",
         ),
-        (Who::Org3, "@me/@self".into(), 204, ""),
+        // An organization's `@me` is its whole context, as `@owner` (spec §2.2).
+        (Who::Org3, "@me/@self".into(), 200, ""),
+        (Who::Org3, "@viewer/211".into(), 200, ""),
+        (Who::Org3, "@me/0003*212".into(), 200, ""),
+        (Who::Org3, "@me/0007*211".into(), 400, "extension_invalid"),
         (Who::Admin, format!("{c}/210"), 200, ""),
         (Who::Admin, "@owner/0007*213".into(), 200, ""),
         (Who::Admin, "@owner/210".into(), 400, "extension_invalid"),
-        (Who::Admin, "@me/@self".into(), 204, ""),
-        (Who::Admin, "@me/0003*210".into(), 400, "extension_invalid"),
+        (Who::Admin, "@me/@self".into(), 200, ""),
+        (Who::Admin, "@me/0003*210".into(), 200, ""),
+        (Who::Admin, "@viewer/210".into(), 400, "extension_invalid"),
         (Who::Switch, "@owner/@self".into(), 204, ""),
         (Who::Switch, format!("{sw}/@self"), 204, ""),
         (Who::Switch, format!("{a}/@self"), 400, "user_invalid"),
@@ -853,6 +877,7 @@ async fn hand_written_answers_agree_with_the_model_and_the_service() {
         let model = PathCase {
             user: match user {
                 "@me" => UserForm::Me,
+                "@viewer" => UserForm::Viewer,
                 "@owner" => UserForm::Owner,
                 n => UserForm::Id(n.parse().unwrap()),
             },
