@@ -149,3 +149,45 @@ impl Drop for AbortOnDrop {
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATOR;
+
+    /// Every released migration: its version and the SHA-384 of its SQL, as sqlx records them in
+    /// `_sqlx_migrations`. A released migration is never edited nor renumbered (a database that
+    /// applied it would refuse to start); a change of schema is a new migration, added here.
+    const RELEASED: &[(i64, &str)] = &[
+        (1, "fb5a284d48f8cf8aa388de6225bee4f235b4a5188a487510edb7e28989c23548ad3e05cae9b84c41ab2d809d3c6f5ad4"),
+        (2, "c5f477eea9d0817f2105769ae6a0fefcb4196d3111aef41469a41b21507fa3ee440b4a98146bd191e2165a3c3bcd0ae9"),
+        (3, "8f0a488df8493bc3607287b931346f9ada1c70ba630554f1f9ff385a9e5dbae63abb8f1ce96ab6ea909418a6b3dc5272"),
+        (4, "32e4857a7bcd37d9cb1257796c585ce11fe38411a8e606008aed24c8f69f58d3bf8db700ceb609a2ad7f6c0358bc7c87"),
+        (5, "5f256c7f0683ae66972988e0fcba90ca4e91e66ad32a6cbb0a5a39e36f5ed5595ae3ceb6fe032e7778c70b7aee0d28eb"),
+        (6, "33f197996535233a861de2d8a51ab0e26e80f1163e2b7ea837e0ed54877a7de55ef08c3417140b9c2a0055140f5ff345"),
+        (7, "1fb7960d8a681f36dad8f73741ebf4e31691193323b0e3c78baa5de541bf587aa9be34b900caad4d1e4ca27f2eeacfce"),
+        (8, "2ee10d3a1e056b4eac72940660bc91675607ac2d7aa787e4d1692eaf498827c9ad2cc07a6f335046dee2621c645062e4"),
+        (9, "c44b6bede0e7f39955244ff80bdc636c34e78c51ef4cebf4532c351a94fa1be327e576343ef6c7a8c1ac581d41a9dc0e"),
+        (10, "cc43ec3f768c807ceb66a57bb3119e5d49ea922c39684a9aa658a929fb6d5e216abfdb6a213089560e4e07f10c38d6d7"),
+    ];
+
+    #[test]
+    fn released_migrations_are_never_edited_nor_renumbered() {
+        let embedded: Vec<(i64, String)> = MIGRATOR
+            .iter()
+            .map(|m| (m.version, hex::encode(&m.checksum)))
+            .collect();
+        for (i, (version, checksum)) in RELEASED.iter().enumerate() {
+            let Some((found, sum)) = embedded.get(i) else {
+                panic!("released migration {version} is gone");
+            };
+            assert_eq!(found, version, "migrations were renumbered");
+            assert_eq!(
+                sum, checksum,
+                "migration {version} was edited after its release; add a new migration instead"
+            );
+        }
+        if let Some((version, checksum)) = embedded.get(RELEASED.len()) {
+            panic!("migration {version} is new: pin it in RELEASED as ({version}, \"{checksum}\")");
+        }
+    }
+}

@@ -166,7 +166,7 @@ async fn write_group(pool: &PgPool, mut group: Vec<Waiting>) {
         }
         return;
     }
-    let items: Vec<Item> = group
+    let items: Vec<Item<'_>> = group
         .iter()
         .map(|w| Item {
             switch_organization: w.switch_organization,

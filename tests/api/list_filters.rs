@@ -979,7 +979,7 @@ async fn page_links_repeat_the_filter_with_its_special_characters() {
     seed(&app, &switch, &filter_seed()).await;
     let labels = |ids: Vec<String>| -> Vec<String> { ids.iter().map(|id| label_of(id)).collect() };
     // `+`, `<`, `>`, `%`, `\\` and spaces must survive the round trip through `next`.
-    let cases: [(Params, &[&str]); 5] = [
+    let cases: [(Params<'_>, &[&str]); 5] = [
         (
             &[
                 ("filterBy", "published"),

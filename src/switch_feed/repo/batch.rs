@@ -33,7 +33,7 @@ pub async fn apply_batch(
     switch_organization: Option<i64>,
     reports: &[Report],
 ) -> Result<Vec<Result<Outcome, String>>, sqlx::Error> {
-    let items: Vec<Item> = reports
+    let items: Vec<Item<'_>> = reports
         .iter()
         .map(|report| Item {
             switch_organization,
@@ -155,7 +155,7 @@ async fn attempt_batch(
         .bind(numbers)
         .fetch_all(&mut *tx)
         .await?;
-    let mut calls: HashMap<Uuid, Call> = ids
+    let mut calls: HashMap<Uuid, Call<'_>> = ids
         .iter()
         .map(|id| {
             let call = Call {
@@ -233,7 +233,7 @@ async fn attempt_batch(
         answers.push(Ok(outcome));
     }
 
-    let writes: BTreeMap<Uuid, Write> = calls
+    let writes: BTreeMap<Uuid, Write<'_>> = calls
         .into_iter()
         .filter_map(|(id, call)| call.write.map(|w| (id, w)))
         .collect();
