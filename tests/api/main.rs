@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod docs;
 mod fuzz;
 mod hardening;
 mod health;
