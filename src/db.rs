@@ -145,6 +145,26 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Whether a database error means "try again later" rather than a bug: the server cannot be
+/// reached, the pool is exhausted or closed, or a statement was cancelled by its timeout.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 57014 query_canceled (statement_timeout), 57P0x shutdown, 08xxx connection
+            // exceptions, 53xxx insufficient resources (too many connections).
+            code == "57014"
+                || code.starts_with("57P")
+                || code.starts_with("08")
+                || code.starts_with("53")
+        }),
+        _ => false,
+    }
+}
+
 /// Applies pending migrations. Concurrent callers are serialized by sqlx's advisory lock.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await

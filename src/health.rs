@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::ApiError;
+use crate::http::AppState;
 
 /// 200 while the process runs; never touches the database.
 pub async fn livez() -> HttpResponse {

@@ -1,12 +1,11 @@
 pub mod accounts;
 pub mod auth;
 pub mod cli;
-pub mod client_limits;
 pub mod config;
 pub mod db;
-pub mod error;
 pub mod health;
-pub mod middleware;
+pub mod http;
+pub mod notifications;
 pub mod phone_calls;
 pub mod startup;
 pub mod switch_feed;

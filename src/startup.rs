@@ -11,36 +11,17 @@ use actix_web::error::{PathError, QueryPayloadError, UrlencodedError};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 
-use crate::auth::cache::{self, TokenCache};
+use crate::auth::cache::TokenCache;
 use crate::auth::oauth;
 use crate::config::Settings;
 use crate::db::{self, Database};
-use crate::error::ApiError;
+pub use crate::http::AppState;
+use crate::http::{client_limits, method_not_allowed, middleware, ApiError};
 use crate::phone_calls::PathCache;
-use crate::{client_limits, health, middleware, phone_calls, switch_feed};
+use crate::{health, notifications, phone_calls, switch_feed};
 
 /// Longest wait for each pool to close at exit (the drain is over by then).
 const CLOSE_WAIT: Duration = Duration::from_millis(300);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The request pool (see `db` for the other two).
-    pub db: Database,
-    /// `/readyz`'s own connection.
-    pub probe: Database,
-    pub settings: Arc<Settings>,
-    /// Set when a shutdown starts: `/readyz` answers 503 from then on.
-    pub draining: Arc<AtomicBool>,
-    /// Set once the schema is known to be migrated: `/readyz` answers 503 until then.
-    pub migrated: Arc<AtomicBool>,
-    /// Tokens resolved recently.
-    pub tokens: Arc<TokenCache>,
-    /// List paths' resolutions, for the same few seconds as tokens.
-    pub paths: Arc<PathCache>,
-    /// Rows of large list pages being built at once (see `phone_calls::admission`).
-    pub rows_in_flight: Arc<crate::phone_calls::admission::Rows>,
-}
 
 /// The application bound to its port, not yet running.
 pub struct Application {
@@ -128,9 +109,9 @@ impl Application {
             wait_for_termination().await;
             shutdown.shutdown().await;
         });
-        let notifications = tokio::spawn(cache::listen(
+        let notifications = tokio::spawn(notifications::listen(
             self.state.settings.connect_options(),
-            cache::Caches {
+            notifications::Caches {
                 tokens: self.state.tokens.clone(),
                 paths: self.state.paths.clone(),
             },
@@ -163,7 +144,7 @@ pub async fn migrate_when_reachable(state: &AppState) -> Result<(), sqlx::migrat
                 tracing::info!("database schema is up to date");
                 return Ok(());
             }
-            Err(sqlx::migrate::MigrateError::Execute(e)) if crate::error::is_unavailable(&e) => {
+            Err(sqlx::migrate::MigrateError::Execute(e)) if db::is_unavailable(&e) => {
                 if state.draining.load(Ordering::SeqCst) {
                     return Err(sqlx::migrate::MigrateError::Execute(e));
                 }
@@ -182,12 +163,6 @@ async fn wait_for_termination() {
         _ = terminate.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
     }
-}
-
-pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
-    web::to(move || async move {
-        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
-    })
 }
 
 fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {

@@ -1,7 +1,7 @@
 //! A small in-process map whose entries live a bounded time: what the service remembers about
 //! tokens and list paths so that most requests skip a database round trip. A zero lifetime
 //! disables it. The database tells the service when to forget entries early (see
-//! `auth::cache::listen`); an answer read from the database before such a notice arrived is
+//! `notifications::listen`); an answer read from the database before such a notice arrived is
 //! then not remembered after it (see [`TtlCache::generation`]).
 
 use std::collections::HashMap;

@@ -1,25 +1,16 @@
 //! A short-lived cache of resolved tokens, so that most requests authenticate without a
 //! database round trip. Entries live at most `TOKEN_CACHE_SECONDS` (and never past the token's
-//! own expiry); revocations reach it at once through PostgreSQL notifications (`listen`, which
-//! also keeps the list's path cache true), and anything missed while the notification
-//! connection was down is dropped when it comes back.
+//! own expiry); revocations reach it at once through PostgreSQL notifications (see
+//! `crate::notifications`), and anything missed while the notification connection was down is
+//! dropped when it comes back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::token::Caller;
-use crate::phone_calls::PathCache;
 use crate::ttl_cache::TtlCache;
-
-/// The channel the database notifies on. Payloads: a token's SHA-256 digest in hex when that
-/// token is revoked, expires early or disappears; `paths` when accounts or extensions change
-/// what a list path resolves to; `*` when an account changes role or organization (forget
-/// everything).
-pub const CHANNEL: &str = "access_tokens_changed";
 
 /// Resolved tokens by digest, and digests recently found to be no token at all.
 pub struct TokenCache {
@@ -95,7 +86,7 @@ impl TokenCache {
     }
 
     #[cfg(test)]
-    fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
@@ -104,103 +95,22 @@ impl TokenCache {
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::SeqCst)
     }
-}
 
-/// What the service caches and the database's notifications keep true.
-#[derive(Clone)]
-pub struct Caches {
-    pub tokens: Arc<TokenCache>,
-    pub paths: Arc<PathCache>,
-}
-
-impl Caches {
-    fn clear(&self) {
-        self.tokens.clear();
-        self.paths.clear();
+    /// Marks whether revocation notices are being received (see `crate::notifications`).
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::SeqCst);
     }
 
-    fn apply(&self, payload: &str) {
-        let mut digest = [0u8; 32];
-        if payload == "paths" {
-            self.paths.clear();
-        } else if hex::decode_to_slice(payload, &mut digest).is_ok() {
-            self.tokens.remove(&digest);
-        } else {
-            // `*`, or anything unexpected: forget everything rather than risk a stale entry.
-            self.clear();
-        }
-    }
-}
-
-/// How often a quiet notification connection is checked, and how long the check may take: a
-/// connection to a server that froze or became unreachable receives nothing, and would
-/// otherwise be believed alive.
-const CHECK_EVERY: Duration = Duration::from_secs(10);
-const CHECK_WITHIN: Duration = Duration::from_secs(5);
-
-/// Follows changes for as long as the process runs, over a connection of its own (never one of
-/// the requests' pool). While the connection is down the caches keep serving entries until their
-/// short lifetime ends; on every (re)connection they are cleared, since notifications may have
-/// been missed.
-pub async fn listen(options: PgConnectOptions, caches: Caches) {
-    if !caches.tokens.entries.is_enabled() && !caches.paths.is_enabled() {
-        return;
-    }
-    let cache = &caches.tokens;
-    loop {
-        // A pool of its own for each connection: a lost connection's farewell (`UNLISTEN *`, sent
-        // when its listener is dropped) may hang on a frozen server, and must not hold the way.
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(CHECK_WITHIN)
-            .connect_lazy_with(options.clone());
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::debug!(error = %e, "token notifications: cannot connect; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let listening = tokio::time::timeout(CHECK_WITHIN, listener.listen(CHANNEL)).await;
-        if !matches!(listening, Ok(Ok(()))) {
-            tracing::debug!("token notifications: cannot listen; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        caches.clear();
-        cache.listening.store(true, Ordering::SeqCst);
-        tracing::debug!("token notifications: listening");
-        follow(&mut listener, &caches).await;
-        cache.listening.store(false, Ordering::SeqCst);
-        tracing::warn!("token notifications: connection lost; reconnecting");
-    }
-}
-
-/// Applies notifications until the connection is lost or stops answering.
-async fn follow(listener: &mut PgListener, caches: &Caches) {
-    loop {
-        tokio::select! {
-            received = listener.try_recv() => match received {
-                Ok(Some(notification)) => caches.apply(notification.payload()),
-                // `Ok(None)` or an error: the connection was lost.
-                _ => return,
-            },
-            () = tokio::time::sleep(CHECK_EVERY) => {
-                let check = sqlx::query("SELECT 1").execute(&mut *listener);
-                if !matches!(tokio::time::timeout(CHECK_WITHIN, check).await, Ok(Ok(_))) {
-                    return;
-                }
-                // Notifications that arrived during the check were kept for the next receive.
-            }
-        }
+    /// Whether the cache keeps anything at all (`TOKEN_CACHE_SECONDS` above 0).
+    pub fn is_enabled(&self) -> bool {
+        self.entries.is_enabled()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Role;
+    use crate::auth::Role;
 
     fn caller() -> Caller {
         Caller {
@@ -231,26 +141,5 @@ mod tests {
             None,
             "an expired token is never served"
         );
-    }
-
-    #[test]
-    fn notifications_remove_one_token_the_paths_or_everything() {
-        let caches = Caches {
-            tokens: Arc::new(TokenCache::new(Duration::from_secs(60))),
-            paths: Arc::new(PathCache::new(Duration::from_secs(60))),
-        };
-        let later = Utc::now() + chrono::Duration::hours(1);
-        caches.tokens.insert([1; 32], caller(), later, 0);
-        caches.tokens.insert([2; 32], caller(), later, 0);
-        caches.apply(&hex::encode([1u8; 32]));
-        assert_eq!(caches.tokens.get(&[1; 32]), None);
-        assert!(caches.tokens.get(&[2; 32]).is_some());
-        caches.apply("paths");
-        assert!(
-            caches.tokens.get(&[2; 32]).is_some(),
-            "paths leave tokens alone"
-        );
-        caches.apply("*");
-        assert!(caches.tokens.is_empty());
     }
 }

@@ -10,8 +10,8 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
 use super::token::{self, Caller};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::ApiError;
+use crate::http::AppState;
 
 /// Where a request carried its credential, before any check of the credential itself.
 #[derive(Debug, PartialEq, Eq)]

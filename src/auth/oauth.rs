@@ -9,8 +9,8 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::token;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::http::ApiError;
+use crate::http::AppState;
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::time::Duration;
 
-use crate::accounts::Role;
+use crate::auth::Role;
 
 /// Every access token starts with this, so that a log scanner or a secret scanner can spot one,
 /// and so that garbage is refused before the database is asked.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::accounts::{self, AdminError, Role};
+use crate::accounts::{self, AdminError};
+use crate::auth::Role;
 use crate::config::Settings;
 use crate::startup::{self, Application};
 use crate::switch_feed::demo;

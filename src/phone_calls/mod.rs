@@ -1,12 +1,11 @@
 //! The PhoneCalls resource of UAPI: `/uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
 //! `path` and `query` parse the request into typed values, `sql` compiles them into one
-//! parameterized statement (`filter_sql` the user's filter), `repo` resolves the path and runs
+//! parameterized statement (`sql/`: a builder at its base, `list` and `filter` over it), `repo` resolves the path and runs
 //! it (`path_cache` remembers resolutions for a few seconds), `model` shapes the JSON, `routes`
 //! holds the thin handlers (`admission` bounds the rows of large pages built at once), and `statements` shows the SQL a request sends, for operators and
 //! benchmarks.
 
 pub mod admission;
-mod filter_sql;
 pub mod model;
 pub mod path;
 mod path_cache;

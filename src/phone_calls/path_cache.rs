@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use super::path::{ExtensionRef, ListPath, UserRef};
 use super::query::ParamError;
-use super::repo;
+use super::repo::{self, ResolveError};
 use super::sql::Scope;
-use crate::accounts::Role;
 use crate::auth::Caller;
+use crate::auth::Role;
 use crate::db::Database;
-use crate::error::ApiError;
 use crate::ttl_cache::TtlCache;
 
 /// Everything a resolution depends on besides the database.
@@ -57,7 +56,7 @@ impl PathCache {
         db: &Database,
         caller: &Caller,
         path: &ListPath,
-    ) -> Result<Scope, ApiError> {
+    ) -> Result<Scope, ResolveError> {
         let key = Key {
             user_id: caller.user_id,
             role: caller.role,
@@ -66,7 +65,7 @@ impl PathCache {
             extension: path.extension.clone(),
         };
         if let Some(known) = self.entries.get(&key) {
-            return known.map_err(ApiError::Param);
+            return known.map_err(ResolveError::Param);
         }
         let read_at = self.entries.generation();
         let (caller, path) = (caller.clone(), path.clone());
@@ -75,7 +74,7 @@ impl PathCache {
             .await;
         let outcome = match &resolved {
             Ok(scope) => Ok(scope.clone()),
-            Err(ApiError::Param(e)) => Err(*e),
+            Err(ResolveError::Param(e)) => Err(*e),
             // The database failed: nothing is known.
             Err(_) => return resolved,
         };

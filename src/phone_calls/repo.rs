@@ -11,16 +11,29 @@ use uuid::Uuid;
 use super::path::{ExtensionRef, ListPath};
 use super::query::{ListRequest, ParamError};
 use super::sql::{self, Bind, Resolution, Scope};
-use crate::accounts::Role;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::auth::Role;
+
+/// Why a path does not resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The path's user or extension is not one the caller may name.
+    #[error("{}", .0.code())]
+    Param(ParamError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// Resolves the path's user and extension to the extensions it names, as the caller may see
 /// them. "Does not exist" and "exists but not yours" are the same error.
-pub async fn resolve(pool: &PgPool, caller: &Caller, path: &ListPath) -> Result<Scope, ApiError> {
+pub async fn resolve(
+    pool: &PgPool,
+    caller: &Caller,
+    path: &ListPath,
+) -> Result<Scope, ResolveError> {
     match sql::resolution(caller, path) {
         Resolution::Visible => Ok(Scope::Visible),
-        Resolution::Invalid(e) => Err(ApiError::Param(e)),
+        Resolution::Invalid(e) => Err(ResolveError::Param(e)),
         Resolution::User { user, statement } => {
             let row: Option<(Option<i64>, Vec<i64>)> =
                 bind_all(sqlx::query(&statement.text), &statement.binds)
@@ -28,7 +41,7 @@ pub async fn resolve(pool: &PgPool, caller: &Caller, path: &ListPath) -> Result<
                     .fetch_optional(pool)
                     .await?;
             let Some((organization, extensions)) = row else {
-                return Err(ApiError::Param(ParamError::User));
+                return Err(ResolveError::Param(ParamError::User));
             };
             let may_see = user == caller.user_id
                 || caller.role == Role::Admin
@@ -36,10 +49,10 @@ pub async fn resolve(pool: &PgPool, caller: &Caller, path: &ListPath) -> Result<
                     && organization.is_some()
                     && organization == caller.organization_id);
             if !may_see {
-                return Err(ApiError::Param(ParamError::User));
+                return Err(ResolveError::Param(ParamError::User));
             }
             if path.extension != ExtensionRef::All && extensions.is_empty() {
-                return Err(ApiError::Param(ParamError::Extension));
+                return Err(ResolveError::Param(ParamError::Extension));
             }
             Ok(Scope::Extensions(extensions))
         }
@@ -57,7 +70,7 @@ pub async fn resolve(pool: &PgPool, caller: &Caller, path: &ListPath) -> Result<
             });
             match visible {
                 Some((id, _, _)) => Ok(Scope::Extensions(vec![id])),
-                None => Err(ApiError::Param(ParamError::Extension)),
+                None => Err(ResolveError::Param(ParamError::Extension)),
             }
         }
     }
@@ -112,7 +125,7 @@ pub async fn list(
     call: Option<Uuid>,
     request: &ListRequest,
     with_views: bool,
-) -> Result<Page, ApiError> {
+) -> Result<Page, sqlx::Error> {
     let statement = sql::list(caller, scope, call, request, with_views);
     let rows = bind_all(sqlx::query(&statement.text), &statement.binds)
         .fetch_all(pool)

@@ -4,13 +4,14 @@
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
+use super::admission;
 use super::model::ListResponse;
 use super::path::{self, CallRef};
-use super::query::{self, Field};
-use super::{admission, repo};
+use super::query::{self, Field, ParamError};
+use super::repo::{self, ResolveError};
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::startup::{method_not_allowed, AppState};
+use crate::http::ApiError;
+use crate::http::{method_not_allowed, AppState};
 
 /// Mounts the resource.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,8 +33,8 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     let tail = req.match_info().get("tail").unwrap_or("");
     let list_path = path::parse(tail)
         .ok_or(ApiError::NotFound)?
-        .map_err(ApiError::Param)?;
-    let request = query::parse(req.query_string()).map_err(ApiError::Param)?;
+        .map_err(ApiError::from)?;
+    let request = query::parse(req.query_string()).map_err(ApiError::from)?;
     let scope = state.paths.resolve(&state.db, &caller, &list_path).await?;
     let call = match list_path.call {
         CallRef::Any => None,
@@ -82,6 +83,25 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
+}
+
+/// The list's parameter errors, answered with their own UAPI code and message.
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError::Param {
+            code: e.code(),
+            message: e.message(),
+        }
+    }
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Param(e) => e.into(),
+            ResolveError::Database(e) => e.into(),
+        }
+    }
 }
 
 /// Making, controlling and hanging up calls is the switch's job (spec §2.4).

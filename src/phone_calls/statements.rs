@@ -10,9 +10,9 @@ use super::path::{self, CallRef};
 use super::query::{self, Field};
 use super::repo;
 use super::sql::{self, Bind, Resolution, Sql};
-use crate::accounts::Role;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::auth::Role;
+use crate::http::ApiError;
 
 /// The statements the service runs for `uri` (`/uapi/phoneCalls/...?...`) requested by `user`,
 /// in order, once its token is cached, and its path too when `paths_cached` (the service's
@@ -29,7 +29,7 @@ pub async fn for_request(
             .bind(user)
             .fetch_optional(pool)
             .await?;
-    let (role, organization_id) = row.ok_or(ApiError::Param(query::ParamError::User))?;
+    let (role, organization_id) = row.ok_or(ApiError::from(query::ParamError::User))?;
     let role: Role = role.parse().map_err(ApiError::Internal)?;
     let caller = Caller {
         user_id: user,
@@ -44,8 +44,8 @@ pub async fn for_request(
     let tail = percent_encoding::percent_decode_str(tail).decode_utf8_lossy();
     let list_path = path::parse(&tail)
         .ok_or(ApiError::NotFound)?
-        .map_err(ApiError::Param)?;
-    let request = query::parse(raw_query).map_err(ApiError::Param)?;
+        .map_err(ApiError::from)?;
+    let request = query::parse(raw_query).map_err(ApiError::from)?;
     let mut statements = Vec::new();
     match sql::resolution(&caller, &list_path) {
         Resolution::User { statement, .. } | Resolution::Owner(statement) if !paths_cached => {

@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 /// Reads and parses the JSON body of a feed request of at most `limit` bytes.
 pub async fn read_json(

@@ -23,8 +23,9 @@ use tokio::sync::{oneshot, Semaphore};
 
 use super::repo::{self, ApplyError, Item, Outcome};
 use super::report::Report;
+use crate::db::is_unavailable;
 use crate::db::Database;
-use crate::error::{is_unavailable, ApiError};
+use crate::http::ApiError;
 
 /// Writes of single reports in flight at once per worker.
 const WRITERS: usize = 3;

@@ -15,10 +15,10 @@ use super::body;
 use super::queue::Queue;
 use super::repo::{ApplyError, Outcome};
 use super::report::{self, parse_report};
-use crate::accounts::Role;
 use crate::auth::Caller;
-use crate::error::ApiError;
-use crate::startup::{method_not_allowed, AppState};
+use crate::auth::Role;
+use crate::http::ApiError;
+use crate::http::{method_not_allowed, AppState};
 
 /// Most reports in one batch.
 pub const MAX_BATCH: usize = 1000;

@@ -1,50 +1,16 @@
-//! Compiles a typed list request into parameterized SQL: identifiers come only from the enums
-//! below as `&'static str`, every value is a bind, the caller's visibility is ANDed outside the
-//! path's scope and the user's filter, each in parentheses. `repo` runs what this produces.
+//! The list's statements: what a path resolves to, and the page itself, with the caller's
+//! visibility ANDed outside the path's scope and the user's filter, each in parentheses.
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::filter_sql::{ceil_micros, filter};
-use super::path::{ExtensionRef, ListPath, UserRef};
-use super::query::{ListRequest, ParamError, SortBy};
-use crate::accounts::Role;
+use super::filter::filter;
+use super::{ceil_micros, fragment, Bind, Sql};
 use crate::auth::Caller;
-
-/// A bound value, in the order of its `$n`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bind {
-    Int(i64),
-    Ints(Vec<i64>),
-    Text(String),
-    Texts(Vec<String>),
-    Date(DateTime<Utc>),
-    Dates(Vec<DateTime<Utc>>),
-    Uuid(Uuid),
-    Uuids(Vec<Uuid>),
-}
-
-/// SQL text with its binds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sql {
-    pub text: String,
-    pub binds: Vec<Bind>,
-}
-
-impl Sql {
-    pub(super) fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    pub(super) fn bind(&mut self, value: Bind) -> &mut Self {
-        self.binds.push(value);
-        let _ = write!(self.text, "${}", self.binds.len());
-        self
-    }
-}
+use crate::auth::Role;
+use crate::phone_calls::path::{ExtensionRef, ListPath, UserRef};
+use crate::phone_calls::query::{ListRequest, ParamError, SortBy};
 
 /// Which calls the path asks for, once resolved against the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,17 +101,6 @@ fn involves(sql: &mut Sql, member: &str) {
         "c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND x.extension_id{member} \
          UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id{member})"
     );
-}
-
-/// Renders `build` into a separate text that shares `sql`'s binds, for text used twice.
-pub(super) fn fragment(sql: &mut Sql, build: impl FnOnce(&mut Sql)) -> String {
-    let mut part = Sql {
-        text: String::new(),
-        binds: std::mem::take(&mut sql.binds),
-    };
-    build(&mut part);
-    sql.binds = part.binds;
-    part.text
 }
 
 /// The organization of every call the caller may see, when there is one: an organization

@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::query::{FieldType, Filter, FilterField, FilterOp, FilterValue};
+use crate::phone_calls::query::{FieldType, Filter, FilterField, FilterOp, FilterValue};
 use std::fmt::Write as _;
 
-use super::sql::{fragment, Bind, Sql};
+use super::{ceil_micros, floor_micros, fragment, whole_micros, Bind, Sql};
 
 /// `%`, `_` and `\` are literal in contains: escape them for LIKE's default escape `\`.
 pub fn like_contains(value: &str) -> String {
@@ -129,24 +129,6 @@ fn comparison(op: FilterOp) -> &'static str {
         FilterOp::GreaterThan => " > ",
         FilterOp::LessThan => " < ",
         _ => " = ",
-    }
-}
-
-/// The instant itself when it has no part finer than a microsecond (PostgreSQL's precision).
-fn whole_micros(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    (at.timestamp_subsec_nanos() % 1000 == 0).then_some(at)
-}
-
-fn floor_micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos() % 1000))
-}
-
-/// The least microsecond instant at or after `at`: for stored microsecond instants,
-/// `stored < at` is `stored < ceil(at)` and `stored >= at` is `stored >= ceil(at)`.
-pub(super) fn ceil_micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    match whole_micros(at) {
-        Some(exact) => exact,
-        None => floor_micros(at) + chrono::Duration::microseconds(1),
     }
 }
 

@@ -19,9 +19,13 @@ pub enum ApiError {
     /// 400 `request_invalid`: a request body or parameter that does not parse; the message names it.
     #[error("invalid request: {0}")]
     RequestInvalid(String),
-    /// 400 with the list parameter's own code (`count_invalid`, `user_invalid`, ...).
-    #[error("invalid list parameter: {}", .0.code())]
-    Param(crate::phone_calls::query::ParamError),
+    /// 400 with the list parameter's own code (`count_invalid`, `user_invalid`, ...) and the
+    /// message the UAPI gives it (made from `phone_calls::query::ParamError`).
+    #[error("invalid list parameter: {code}")]
+    Param {
+        code: &'static str,
+        message: &'static str,
+    },
     /// 404 `not_found`: no such route.
     #[error("no such route")]
     NotFound,
@@ -57,7 +61,7 @@ impl ApiError {
         match self {
             Self::Unauthorized { .. } | Self::Forbidden => "access_denied",
             Self::RequestInvalid(_) => "request_invalid",
-            Self::Param(p) => p.code(),
+            Self::Param { code, .. } => code,
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::NotImplemented => "request_not_implemented",
@@ -71,7 +75,7 @@ impl ApiError {
             Self::Unauthorized { .. } => "Access denied. A valid access token is required: send it as Authorization: Bearer <token>.",
             Self::Forbidden => "Access denied. The account of this access token may not use this resource.",
             Self::RequestInvalid(message) => message,
-            Self::Param(p) => p.message(),
+            Self::Param { message, .. } => message,
             Self::NotFound => "The requested resource does not exist.",
             Self::MethodNotAllowed { .. } => "The HTTP method is not allowed on this resource.",
             Self::NotImplemented => "The request is not implemented by this service.",
@@ -94,7 +98,7 @@ impl ResponseError for ApiError {
         match self {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::RequestInvalid(_) | Self::Param(_) => StatusCode::BAD_REQUEST,
+            Self::RequestInvalid(_) | Self::Param { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
@@ -144,30 +148,10 @@ pub fn retry_after() -> HeaderValue {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        if is_unavailable(&error) {
+        if crate::db::is_unavailable(&error) {
             Self::Unavailable(error.to_string())
         } else {
             Self::Internal(error.to_string())
         }
-    }
-}
-
-/// Whether a database error means "try again later" rather than a bug: the server cannot be
-/// reached, the pool is exhausted or closed, or a statement was cancelled by its timeout.
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 57014 query_canceled (statement_timeout), 57P0x shutdown, 08xxx connection
-            // exceptions, 53xxx insufficient resources (too many connections).
-            code == "57014"
-                || code.starts_with("57P")
-                || code.starts_with("08")
-                || code.starts_with("53")
-        }),
-        _ => false,
     }
 }

@@ -15,9 +15,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
 use tracing::Instrument;
 
-use crate::client_limits::{self, BodyWatch, ClientSocket};
-use crate::error::{envelope, ApiError};
-use crate::startup::AppState;
+use super::client_limits::{self, BodyWatch, ClientSocket};
+use crate::http::error::{envelope, ApiError};
+use crate::http::AppState;
 
 /// The request id header, read from the load balancer when it sends a sane one.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -209,7 +209,7 @@ fn ensure_envelope(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBod
     {
         replacement
             .headers_mut()
-            .insert(header::RETRY_AFTER, crate::error::retry_after());
+            .insert(header::RETRY_AFTER, super::error::retry_after());
     }
     ServiceResponse::new(request, replacement)
 }

@@ -1,0 +1,48 @@
+//! What the HTTP handlers of every feature share, and nothing feature-specific: the state
+//! (`AppState`), the error type and its envelope (`error`), the request context wrapped around
+//! every route (`middleware`: request id, log line, deadline), what one client may cost
+//! (`client_limits`) and the fallbacks for wrong methods. Features use this module;
+//! `startup` only wires it together.
+
+pub mod client_limits;
+pub mod error;
+pub mod middleware;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use actix_web::web;
+
+use crate::auth::cache::TokenCache;
+use crate::config::Settings;
+use crate::db::Database;
+use crate::phone_calls::admission::Rows;
+use crate::phone_calls::PathCache;
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The request pool (see `db` for the other two).
+    pub db: Database,
+    /// `/readyz`'s own connection.
+    pub probe: Database,
+    pub settings: Arc<Settings>,
+    /// Set when a shutdown starts: `/readyz` answers 503 from then on.
+    pub draining: Arc<AtomicBool>,
+    /// Set once the schema is known to be migrated: `/readyz` answers 503 until then.
+    pub migrated: Arc<AtomicBool>,
+    /// Tokens resolved recently.
+    pub tokens: Arc<TokenCache>,
+    /// List paths' resolutions, for the same few seconds as tokens.
+    pub paths: Arc<PathCache>,
+    /// Rows of large list pages being built at once (see `phone_calls::admission`).
+    pub rows_in_flight: Arc<Rows>,
+}
+
+/// A route's answer to the methods it does not take: 405 `method_not_allowed` with `Allow`.
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+    })
+}
