@@ -66,7 +66,7 @@ pub fn digests_equal(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// The account an authenticated request acts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
     pub user_id: i64,
     pub role: Role,

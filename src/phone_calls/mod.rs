@@ -1,4 +1,5 @@
 //! The PhoneCalls resource of UAPI: `/uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
+//! `visibility` is the one place that says who sees what.
 //! `path` and `query` parse the request into typed values, `sql` compiles them into one
 //! parameterized statement (`sql/`: a builder at its base, `list` and `filter` over it), `repo` resolves the path and runs
 //! it (`path_cache` remembers resolutions for a few seconds), `model` shapes the JSON, `routes`
@@ -14,5 +15,6 @@ pub mod repo;
 pub mod routes;
 pub mod sql;
 pub mod statements;
+pub mod visibility;
 
 pub use path_cache::PathCache;

@@ -16,16 +16,14 @@ use super::query::ParamError;
 use super::repo::{self, ResolveError};
 use super::sql::Scope;
 use crate::auth::Caller;
-use crate::auth::Role;
 use crate::db::Database;
 use crate::ttl_cache::TtlCache;
 
-/// Everything a resolution depends on besides the database.
+/// Everything a resolution depends on besides the database: the caller as a whole (what it may
+/// name is `visibility`'s business, not the key's), and the path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
-    user_id: i64,
-    role: Role,
-    organization_id: Option<i64>,
+    caller: Caller,
     user: UserRef,
     extension: ExtensionRef,
 }
@@ -58,9 +56,7 @@ impl PathCache {
         path: &ListPath,
     ) -> Result<Scope, ResolveError> {
         let key = Key {
-            user_id: caller.user_id,
-            role: caller.role,
-            organization_id: caller.organization_id,
+            caller: caller.clone(),
             user: path.user,
             extension: path.extension.clone(),
         };

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::path::{ExtensionRef, ListPath};
 use super::query::{ListRequest, ParamError};
 use super::sql::{self, Bind, Resolution, Scope};
+use super::visibility;
 use crate::auth::Caller;
-use crate::auth::Role;
 
 /// Why a path does not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +43,7 @@ pub async fn resolve(
             let Some((organization, extensions)) = row else {
                 return Err(ResolveError::Param(ParamError::User));
             };
-            let may_see = user == caller.user_id
-                || caller.role == Role::Admin
-                || (caller.role == Role::Organization
-                    && organization.is_some()
-                    && organization == caller.organization_id);
-            if !may_see {
+            if !visibility::may_name_user(caller, user, organization) {
                 return Err(ResolveError::Param(ParamError::User));
             }
             if path.extension != ExtensionRef::All && extensions.is_empty() {
@@ -62,12 +57,8 @@ pub async fn resolve(
                     .try_map(|row: PgRow| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
                     .fetch_optional(pool)
                     .await?;
-            let visible = found.filter(|(_, owner, org)| match caller.role {
-                Role::Admin => true,
-                Role::Organization => caller.organization_id == Some(*org),
-                Role::User => *owner == caller.user_id,
-                Role::Switch => false,
-            });
+            let visible = found
+                .filter(|(_, owner, org)| visibility::may_name_user(caller, *owner, Some(*org)));
             match visible {
                 Some((id, _, _)) => Ok(Scope::Extensions(vec![id])),
                 None => Err(ResolveError::Param(ParamError::Extension)),

@@ -25,7 +25,6 @@ use super::repo::{self, ApplyError, Item, Outcome};
 use super::report::Report;
 use crate::db::is_unavailable;
 use crate::db::Database;
-use crate::http::ApiError;
 
 /// Writes of single reports in flight at once per worker.
 const WRITERS: usize = 3;
@@ -34,7 +33,48 @@ const BATCHES: usize = 1;
 /// Most single reports written together.
 const MOST: usize = 250;
 
-type Answer = Result<Outcome, ApiError>;
+type Answer = Result<Outcome, QueueError>;
+
+/// Why a report or batch given to the queue was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The report contradicts the stored accounts or call; nothing was stored.
+    #[error("{0}")]
+    Invalid(String),
+    /// The write could not start in time, or the database could not be reached (the detail is
+    /// for the log); nothing was stored, and sending again is safe.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The database failed the write for another reason (the detail is for the log).
+    #[error("failed: {0}")]
+    Failed(String),
+}
+
+impl QueueError {
+    /// The answer of each report of a write that failed with `e`.
+    fn of_database(e: &sqlx::Error) -> Self {
+        if is_unavailable(e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<sqlx::Error> for QueueError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::of_database(&e)
+    }
+}
+
+impl From<ApplyError> for QueueError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Invalid(message) => Self::Invalid(message),
+            ApplyError::Database(e) => Self::of_database(&e),
+        }
+    }
+}
 
 struct Waiting {
     switch_organization: Option<i64>,
@@ -96,7 +136,7 @@ impl Queue {
             db.spawn(async move { queue.write(&pool).await });
         }
         answered.await.unwrap_or_else(|_| {
-            Err(ApiError::Internal(
+            Err(QueueError::Failed(
                 "the report was dropped unwritten".into(),
             ))
         })
@@ -110,15 +150,13 @@ impl Queue {
         wait: Duration,
         switch_organization: Option<i64>,
         reports: Vec<Report>,
-    ) -> Result<Vec<Result<Outcome, String>>, ApiError> {
+    ) -> Result<Vec<Result<Outcome, String>>, QueueError> {
         let _turn = tokio::time::timeout(wait, self.batches.acquire())
             .await
-            .map_err(|_| ApiError::Unavailable("waited too long for the batch's turn".into()))?
+            .map_err(|_| QueueError::Unavailable("waited too long for the batch's turn".into()))?
             .expect("the semaphore is never closed");
         db.run(|pool| async move {
-            repo::apply_batch(&pool, switch_organization, &reports)
-                .await
-                .map_err(ApiError::from)
+            Ok(repo::apply_batch(&pool, switch_organization, &reports).await?)
         })
         .await
     }
@@ -141,7 +179,7 @@ impl Queue {
             for waiting in late {
                 let _ = waiting
                     .answer
-                    .send(Err(database_error(&sqlx::Error::PoolTimedOut)));
+                    .send(Err(QueueError::of_database(&sqlx::Error::PoolTimedOut)));
             }
             write_group(pool, group).await;
         }
@@ -163,7 +201,7 @@ async fn write_group(pool: &PgPool, mut group: Vec<Waiting>) {
     if group.len() <= 1 {
         if let Some(one) = group.pop() {
             let answer = repo::apply(pool, one.switch_organization, &one.report).await;
-            let _ = one.answer.send(answer.map_err(ApiError::from));
+            let _ = one.answer.send(answer.map_err(QueueError::from));
         }
         return;
     }
@@ -183,17 +221,8 @@ async fn write_group(pool: &PgPool, mut group: Vec<Waiting>) {
         }
         Err(e) => {
             for waiting in group {
-                let _ = waiting.answer.send(Err(database_error(&e)));
+                let _ = waiting.answer.send(Err(QueueError::of_database(&e)));
             }
         }
-    }
-}
-
-/// What `ApiError::from(sqlx::Error)` makes of the error, for each report it failed.
-fn database_error(e: &sqlx::Error) -> ApiError {
-    if is_unavailable(e) {
-        ApiError::Unavailable(e.to_string())
-    } else {
-        ApiError::Internal(e.to_string())
     }
 }

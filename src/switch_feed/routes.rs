@@ -12,7 +12,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::body;
-use super::queue::Queue;
+use super::queue::{Queue, QueueError};
 use super::repo::{ApplyError, Outcome};
 use super::report::{self, parse_report};
 use crate::auth::Caller;
@@ -101,6 +101,17 @@ impl From<ApplyError> for ApiError {
     }
 }
 
+/// The feed's answers to what the queue could not apply.
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Invalid(message) => ApiError::RequestInvalid(message),
+            QueueError::Unavailable(detail) => ApiError::Unavailable(detail),
+            QueueError::Failed(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
 async fn put_report(
     req: HttpRequest,
     payload: web::Payload,
@@ -119,7 +130,8 @@ async fn put_report(
     let wait = state.settings.pool_acquire_timeout;
     let outcome = queue
         .apply(&state.db, wait, caller.organization_id, report)
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     Ok(HttpResponse::build(status_of(outcome)).json(Applied {
         id,
         sequence,
@@ -197,7 +209,8 @@ async fn post_batch(
     let keys: Vec<(Uuid, i64)> = parsed.iter().map(|r| (r.id, r.sequence)).collect();
     let outcomes = queue
         .apply_batch(&state.db, wait, caller.organization_id, parsed)
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     let mut applied = keys.into_iter().zip(outcomes);
     let results: Vec<BatchResult> = results
         .into_iter()

@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use uuid::Uuid;
 
 use super::filter::filter;
-use super::{ceil_micros, fragment, Bind, Sql};
+use super::{ceil_micros, fragment, involves, Bind, Sql};
 use crate::auth::Caller;
 use crate::auth::Role;
 use crate::phone_calls::path::{ExtensionRef, ListPath, UserRef};
 use crate::phone_calls::query::{ListRequest, ParamError, SortBy};
+use crate::phone_calls::visibility;
 
 /// Which calls the path asks for, once resolved against the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,53 +92,6 @@ fn owner_resolution(caller: &Caller, extension: &ExtensionRef) -> Resolution {
     Resolution::Owner(sql)
 }
 
-/// A call involves an extension when it is charged to it or one of its live views is on it.
-/// `member` completes `extension_id…` into a membership test (`= ANY($2)`, `IN (SELECT …)`).
-/// One `IN` over a `UNION ALL` (rather than an `OR` of two) lets PostgreSQL find the few calls
-/// through the two extension indexes and join them, instead of filtering every live call.
-fn involves(sql: &mut Sql, member: &str) {
-    let _ = write!(
-        sql.text,
-        "c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND x.extension_id{member} \
-         UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id{member})"
-    );
-}
-
-/// The organization of every call the caller may see, when there is one: an organization
-/// account sees its organization's calls, and a user the calls involving its extensions, which
-/// are all in its organization (a call's views and extension are in the call's organization).
-fn single_organization(caller: &Caller) -> Option<i64> {
-    match caller.role {
-        Role::Organization | Role::User => caller.organization_id,
-        Role::Admin | Role::Switch => None,
-    }
-}
-
-/// What the caller may see, whatever the path and filter say.
-fn visibility(sql: &mut Sql, caller: &Caller) {
-    match (caller.role, caller.organization_id) {
-        (Role::Admin, _) => {
-            sql.push("TRUE");
-        }
-        (Role::Organization, Some(org)) => {
-            sql.push("c.organization_id = ").bind(Bind::Int(org));
-        }
-        (Role::User, _) => {
-            let member = fragment(sql, |f| {
-                f.push(" IN (SELECT e.id FROM extensions e WHERE e.user_id = ")
-                    .bind(Bind::Int(caller.user_id))
-                    .push(")");
-            });
-            involves(sql, &member);
-        }
-        // A switch sees nothing; so does an organization account without an organization,
-        // which the database does not allow anyway.
-        _ => {
-            sql.push("FALSE");
-        }
-    }
-}
-
 fn scope(sql: &mut Sql, scope: &Scope) {
     match scope {
         Scope::Visible => {
@@ -198,13 +152,13 @@ pub fn list(
         "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, c.answered, \
          c.nonce, count(*) OVER () AS total FROM phone_calls c WHERE c.ended IS NULL AND (",
     );
-    visibility(&mut sql, caller);
+    visibility::condition(&mut sql, caller);
     sql.push(") AND (");
     scope(&mut sql, scope_of_path);
     sql.push(")");
     if let Some(f) = &request.filter {
         sql.push(" AND (");
-        filter(&mut sql, f, single_organization(caller));
+        filter(&mut sql, f, visibility::single_organization(caller));
         sql.push(")");
     }
     if let Some(since) = request.updated_since {

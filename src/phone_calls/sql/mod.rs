@@ -75,3 +75,15 @@ pub(crate) fn ceil_micros(at: DateTime<Utc>) -> DateTime<Utc> {
         None => floor_micros(at) + chrono::Duration::microseconds(1),
     }
 }
+
+/// A call involves an extension when it is charged to it or one of its live views is on it.
+/// `member` completes `extension_id…` into a membership test (`= ANY($2)`, `IN (SELECT …)`).
+/// One `IN` over a `UNION ALL` (rather than an `OR` of two) lets PostgreSQL find the few calls
+/// through the two extension indexes and join them, instead of filtering every live call.
+pub(crate) fn involves(sql: &mut Sql, member: &str) {
+    let _ = write!(
+        sql.text,
+        "c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND x.extension_id{member} \
+         UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id{member})"
+    );
+}

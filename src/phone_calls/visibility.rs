@@ -1,0 +1,55 @@
+//! Who sees what (spec §1), in one place: the condition every page statement applies, and the
+//! decisions about which users and extensions a caller may name in a path. An `admin` sees
+//! every call; an `organization` account its organization's; a `user` the calls that involve
+//! its extensions; a `switch` none. A new role changes this file (and the reference model of
+//! `tests/api/list_visibility.rs`, which checks it), nothing else.
+
+use super::sql::{fragment, involves, Bind, Sql};
+use crate::auth::{Caller, Role};
+
+/// Whether the caller may name a user in a path (`userId`, or the owner of an extension named
+/// with `@owner`): itself, anyone for an admin, a user of its own organization for an
+/// organization account. `organization` is that user's.
+pub fn may_name_user(caller: &Caller, user_id: i64, organization: Option<i64>) -> bool {
+    user_id == caller.user_id
+        || caller.role == Role::Admin
+        || (caller.role == Role::Organization
+            && organization.is_some()
+            && organization == caller.organization_id)
+}
+
+/// The organization of every call the caller may see, when there is one: an organization
+/// account sees its organization's calls, and a user the calls involving its extensions, which
+/// are all in its organization (a call's views and extension are in the call's organization).
+pub fn single_organization(caller: &Caller) -> Option<i64> {
+    match caller.role {
+        Role::Organization | Role::User => caller.organization_id,
+        Role::Admin | Role::Switch => None,
+    }
+}
+
+/// The SQL condition on a call (alias `c`) that holds for exactly the calls the caller may see,
+/// ANDed by every page statement outside the path's scope and the user's filter.
+pub fn condition(sql: &mut Sql, caller: &Caller) {
+    match (caller.role, caller.organization_id) {
+        (Role::Admin, _) => {
+            sql.push("TRUE");
+        }
+        (Role::Organization, Some(org)) => {
+            sql.push("c.organization_id = ").bind(Bind::Int(org));
+        }
+        (Role::User, _) => {
+            let member = fragment(sql, |f| {
+                f.push(" IN (SELECT e.id FROM extensions e WHERE e.user_id = ")
+                    .bind(Bind::Int(caller.user_id))
+                    .push(")");
+            });
+            involves(sql, &member);
+        }
+        // A switch sees nothing; so does an organization account without an organization,
+        // which the database does not allow anyway.
+        _ => {
+            sql.push("FALSE");
+        }
+    }
+}
