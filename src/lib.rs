@@ -6,6 +6,7 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod notifications;
+pub mod openapi;
 pub mod phone_calls;
 pub mod startup;
 pub mod switch_feed;

@@ -14,6 +14,10 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
+    // Printing the API's document needs no configuration.
+    if let Some(code) = cli::run_without_settings(&cli) {
+        return code;
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {

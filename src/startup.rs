@@ -165,6 +165,14 @@ async fn wait_for_termination() {
     }
 }
 
+/// `GET /openapi.json`: the document of `crate::openapi`, built once.
+async fn openapi_document() -> actix_web::HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.get_or_init(crate::openapi::json).as_str())
+}
+
 fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let drain = state.settings.shutdown_drain;
     let workers = state.settings.http_workers;
@@ -204,6 +212,11 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
                 web::resource(["/oauth/token.php", "/oauth/token"])
                     .route(web::post().to(oauth::issue_token))
                     .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(openapi_document))
+                    .default_service(method_not_allowed("GET")),
             )
             .configure(phone_calls::routes::configure)
             .configure(switch_feed::routes::configure)

@@ -76,6 +76,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         pgbench_script: Option<std::path::PathBuf>,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (the one served at /openapi.json), or
+    /// write it to a file.
+    Openapi {
+        /// Write it here (docs/openapi.json in the repository) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Demo data.
     Demo {
         #[command(subcommand)]
@@ -170,6 +177,27 @@ fn parse_role(raw: &str) -> Result<Role, String> {
     raw.parse()
 }
 
+/// Runs the commands that need no settings (`openapi`); `None` for every other command.
+pub fn run_without_settings(cli: &Cli) -> Option<ExitCode> {
+    let Command::Openapi { output } = &cli.command else {
+        return None;
+    };
+    let document = crate::openapi::json();
+    Some(match output {
+        None => {
+            print!("{document}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, document) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    })
+}
+
 /// Runs a parsed command line with the given settings.
 pub async fn run(cli: Cli, mut settings: Settings) -> ExitCode {
     match cli.command {
@@ -229,6 +257,7 @@ async fn administer(
 ) -> Result<String, AdminError> {
     match command {
         Command::Serve { .. } => unreachable!("serve is handled by run"),
+        Command::Openapi { .. } => unreachable!("openapi is handled by run_without_settings"),
         Command::Migrate => {
             db::migrate(pool)
                 .await

@@ -54,3 +54,21 @@ fn the_link_reader_finds_relative_targets_only() {
     let found = links("see [a](docs/api.md#x), [b](https://x.org) and [c](../out.md)");
     assert_eq!(found, ["docs/api.md", "../out.md"]);
 }
+
+#[tokio::test]
+async fn the_service_serves_the_committed_openapi_document() {
+    let app = crate::helpers::spawn_app_without_database().await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let served = response.text().await.unwrap();
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"))
+            .unwrap();
+    assert_eq!(served, committed);
+    let document: serde_json::Value = serde_json::from_str(&served).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+}
