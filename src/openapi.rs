@@ -21,7 +21,12 @@ use crate::phone_calls::query::{Field, FilterField, FilterOp, SortBy};
     paths(
         list_calls,
         list_one_call,
-        list_methods_not_implemented,
+        create_call,
+        replace_calls,
+        delete_calls,
+        create_one,
+        replace_one,
+        delete_one,
         issue_token,
         issue_token_alias,
         put_report,
@@ -48,7 +53,8 @@ use crate::phone_calls::query::{Field, FilterField, FilterOp, SortBy};
         BatchResult,
         Applied,
         Status,
-        SortOrder
+        SortOrder,
+        GrantType
     )),
     modifiers(&Security, &ParserValues),
     tags(
@@ -273,14 +279,21 @@ enum ErrorCode {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct TokenForm {
-    #[schema(example = "client_credentials")]
-    grant_type: String,
+    grant_type: GrantType,
     client_id: Option<String>,
     client_secret: Option<String>,
     /// Accepted and ignored.
     r#type: Option<String>,
     /// Accepted and ignored.
     redirect_uri: Option<String>,
+}
+
+/// The only grant this service carries out.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum GrantType {
+    ClientCredentials,
 }
 
 #[derive(ToSchema)]
@@ -368,10 +381,12 @@ struct ReportView {
     disposition: Option<i16>,
 }
 
+/// Reports, each a `BatchReport`. A report that does not parse does not fail the request: it
+/// is refused in its own result, so any object is accepted here.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 struct BatchRequest {
-    #[schema(min_items = 1, max_items = 1000)]
+    #[schema(min_items = 1, max_items = 1000, value_type = Vec<Value>)]
     reports: Vec<BatchReport>,
 }
 
@@ -450,8 +465,9 @@ struct ListQuery {
     filter_by: Option<String>,
     /// How to compare (integers take equals, greaterThan, lessThan, inArray, present).
     filter_op: Option<String>,
-    /// The value (a comma list for inArray), without control characters.
-    #[param(max_length = 25700)]
+    /// The value, at most 256 characters without control characters; for inArray a comma list
+    /// of at most 100 such items (a request line must stay under 64 KiB, encoded).
+    #[param(max_length = 5000)]
     filter_value: Option<String>,
     sort_by: Option<String>,
     sort_order: Option<SortOrder>,
@@ -476,8 +492,8 @@ enum SortOrder {
     tag = "phoneCalls",
     operation_id = "listPhoneCalls",
     params(
-        ("userId" = String, Path, description = "`@me` or `@viewer` (the caller; for an organization or admin account its whole context), `@owner`, or a decimal user id"),
-        ("extension" = String, Path, description = "`@self`, a full number `0003*210` or a short one `210`"),
+        ("userId" = String, Path, pattern = r"^(@me|@viewer|@owner|[1-9][0-9]{0,17})$", description = "`@me` or `@viewer` (the caller; for an organization or admin account its whole context), `@owner`, or a decimal user id"),
+        ("extension" = String, Path, pattern = r"^(@self|[0-9]{4}\*[0-9]{3,5}|[0-9]{3,5})$", description = "`@self`, a full number `0003*210` or a short one `210`"),
         ListQuery
     ),
     responses(
@@ -486,6 +502,7 @@ enum SortOrder {
         (status = 400, description = "A path or query parameter is invalid (its own code)", body = ErrorEnvelope),
         (status = 401, description = "No valid token", body = ErrorEnvelope),
         (status = 404, description = "No such route", body = ErrorEnvelope),
+        (status = 431, description = "The request head is larger than the HTTP server reads (about 32 KiB): answered by the HTTP layer, without a body"),
         (status = 503, description = "The database is unavailable or the deadline passed; see Retry-After", body = ErrorEnvelope)
     ),
     security(("bearer" = []), ("accessRequestToken" = []))
@@ -500,8 +517,8 @@ fn list_calls() {}
     tag = "phoneCalls",
     operation_id = "getPhoneCall",
     params(
-        ("userId" = String, Path, description = "As for the list"),
-        ("extension" = String, Path, description = "As for the list"),
+        ("userId" = String, Path, pattern = r"^(@me|@viewer|@owner|[1-9][0-9]{0,17})$", description = "As for the list"),
+        ("extension" = String, Path, pattern = r"^(@self|[0-9]{4}\*[0-9]{3,5}|[0-9]{3,5})$", description = "As for the list"),
         ("phoneCallId" = String, Path, description = "The call's id; a malformed, unknown, ended or foreign one gives 204"),
         ListQuery
     ),
@@ -510,6 +527,7 @@ fn list_calls() {}
         (status = 204, description = "No such live call for the caller"),
         (status = 400, description = "A path or query parameter is invalid (its own code)", body = ErrorEnvelope),
         (status = 401, description = "No valid token", body = ErrorEnvelope),
+        (status = 431, description = "The request head is larger than the HTTP server reads (about 32 KiB): answered by the HTTP layer, without a body"),
         (status = 503, description = "The database is unavailable or the deadline passed", body = ErrorEnvelope)
     ),
     security(("bearer" = []), ("accessRequestToken" = []))
@@ -517,24 +535,79 @@ fn list_calls() {}
 #[allow(dead_code)]
 fn list_one_call() {}
 
-/// Placing, controlling and hanging up calls is the switch's job: 501 once authenticated.
-#[utoipa::path(
+/// Documents a UAPI method this service does not carry out (placing, controlling and hanging up
+/// calls is the switch's job): 501 once authenticated.
+macro_rules! not_implemented {
+    ($name:ident, $method:ident, $path:literal, $operation:literal, $($param:tt)*) => {
+        /// Placing, controlling and hanging up calls is the switch's job: 501 once authenticated.
+        #[utoipa::path(
+            $method,
+            path = $path,
+            tag = "phoneCalls",
+            operation_id = $operation,
+            params($($param)*),
+            responses(
+                (status = 401, description = "No valid token", body = ErrorEnvelope),
+                (status = 501, description = "Not carried out by this service", body = ErrorEnvelope)
+            ),
+            security(("bearer" = []))
+        )]
+        #[allow(dead_code)]
+        fn $name() {}
+    };
+}
+
+not_implemented!(
+    create_call,
     post,
-    path = "/uapi/phoneCalls/{userId}/{extension}/",
-    tag = "phoneCalls",
-    operation_id = "createPhoneCall",
-    params(
-        ("userId" = String, Path, description = "As for the list"),
-        ("extension" = String, Path, description = "As for the list")
-    ),
-    responses(
-        (status = 401, description = "No valid token", body = ErrorEnvelope),
-        (status = 501, description = "Not carried out by this service", body = ErrorEnvelope)
-    ),
-    security(("bearer" = []))
-)]
-#[allow(dead_code)]
-fn list_methods_not_implemented() {}
+    "/uapi/phoneCalls/{userId}/{extension}/",
+    "createPhoneCall",
+    ("userId" = String, Path, description = "As for the list"),
+    ("extension" = String, Path, description = "As for the list")
+);
+not_implemented!(
+    replace_calls,
+    put,
+    "/uapi/phoneCalls/{userId}/{extension}/",
+    "replacePhoneCalls",
+    ("userId" = String, Path, description = "As for the list"),
+    ("extension" = String, Path, description = "As for the list")
+);
+not_implemented!(
+    delete_calls,
+    delete,
+    "/uapi/phoneCalls/{userId}/{extension}/",
+    "deletePhoneCalls",
+    ("userId" = String, Path, description = "As for the list"),
+    ("extension" = String, Path, description = "As for the list")
+);
+not_implemented!(
+    create_one,
+    post,
+    "/uapi/phoneCalls/{userId}/{extension}/{phoneCallId}",
+    "createPhoneCallById",
+    ("userId" = String, Path, description = "As for the list"),
+    ("extension" = String, Path, description = "As for the list"),
+    ("phoneCallId" = String, Path, description = "A call id")
+);
+not_implemented!(
+    replace_one,
+    put,
+    "/uapi/phoneCalls/{userId}/{extension}/{phoneCallId}",
+    "replacePhoneCall",
+    ("userId" = String, Path, description = "As for the list"),
+    ("extension" = String, Path, description = "As for the list"),
+    ("phoneCallId" = String, Path, description = "A call id")
+);
+not_implemented!(
+    delete_one,
+    delete,
+    "/uapi/phoneCalls/{userId}/{extension}/{phoneCallId}",
+    "deletePhoneCall",
+    ("userId" = String, Path, description = "As for the list"),
+    ("extension" = String, Path, description = "As for the list"),
+    ("phoneCallId" = String, Path, description = "A call id")
+);
 
 /// Issues an access token to a trusted app.
 #[utoipa::path(
