@@ -76,6 +76,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         pgbench_script: Option<std::path::PathBuf>,
     },
+    /// Print every statement the switch feed sends, whole, as `PREPARE name AS …;` lines ready
+    /// to paste into psql.
+    FeedStatements,
     /// Print the OpenAPI 3.1 document of the HTTP API (the one served at /openapi.json), or
     /// write it to a file.
     Openapi {
@@ -177,8 +180,15 @@ fn parse_role(raw: &str) -> Result<Role, String> {
     raw.parse()
 }
 
-/// Runs the commands that need no settings (`openapi`); `None` for every other command.
+/// Runs the commands that need no settings (`openapi`, `feed-statements`); `None` for every
+/// other command.
 pub fn run_without_settings(cli: &Cli) -> Option<ExitCode> {
+    if let Command::FeedStatements = &cli.command {
+        for (name, sql) in crate::switch_feed::repo::STATEMENTS {
+            println!("PREPARE {name} AS\n{};\n", sql.trim());
+        }
+        return Some(ExitCode::SUCCESS);
+    }
     let Command::Openapi { output } = &cli.command else {
         return None;
     };
@@ -257,7 +267,9 @@ async fn administer(
 ) -> Result<String, AdminError> {
     match command {
         Command::Serve { .. } => unreachable!("serve is handled by run"),
-        Command::Openapi { .. } => unreachable!("openapi is handled by run_without_settings"),
+        Command::Openapi { .. } | Command::FeedStatements => {
+            unreachable!("handled by run_without_settings")
+        }
         Command::Migrate => {
             db::migrate(pool)
                 .await

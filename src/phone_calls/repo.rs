@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{PgPool, Postgres, Row};
+use sqlx::{FromRow, PgPool, Postgres, Row};
 use uuid::Uuid;
 
 use super::path::{ExtensionRef, ListPath};
@@ -37,7 +37,9 @@ pub async fn resolve(
         Resolution::User { user, statement } => {
             let row: Option<(Option<i64>, Vec<i64>)> =
                 bind_all(sqlx::query(&statement.text), &statement.binds)
-                    .try_map(|row: PgRow| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .try_map(|row: PgRow| {
+                        Ok((row.try_get("organization_id")?, row.try_get("extensions")?))
+                    })
                     .fetch_optional(pool)
                     .await?;
             let Some((organization, extensions)) = row else {
@@ -54,7 +56,13 @@ pub async fn resolve(
         Resolution::Owner(statement) => {
             let found: Option<(i64, i64, i64)> =
                 bind_all(sqlx::query(&statement.text), &statement.binds)
-                    .try_map(|row: PgRow| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                    .try_map(|row: PgRow| {
+                        Ok((
+                            row.try_get("id")?,
+                            row.try_get("user_id")?,
+                            row.try_get("organization_id")?,
+                        ))
+                    })
                     .fetch_optional(pool)
                     .await?;
             let visible = found
@@ -80,6 +88,21 @@ pub struct CallRow {
     pub nonce: Option<String>,
     /// The views as JSON, already in their API shape; `None` when `fields` leaves them out.
     pub views: Option<Box<RawValue>>,
+}
+
+/// A row of the page statement, read by column name (the names of its SELECT list).
+#[derive(sqlx::FromRow)]
+struct ListRow {
+    id: Uuid,
+    extension: String,
+    owner_id: i64,
+    owner_name: String,
+    owner_user_id: i64,
+    published: DateTime<Utc>,
+    answered: Option<DateTime<Utc>>,
+    nonce: Option<String>,
+    total: i64,
+    views: Option<sqlx::types::Json<Box<RawValue>>>,
 }
 
 /// A page of calls and the count of every call that matches.
@@ -124,18 +147,18 @@ pub async fn list(
     let mut total = 0;
     let mut calls = Vec::with_capacity(rows.len());
     for row in rows {
-        total = row.try_get(8)?;
-        let views: Option<sqlx::types::Json<Box<RawValue>>> = row.try_get(9)?;
+        let row = ListRow::from_row(&row)?;
+        total = row.total;
         calls.push(CallRow {
-            id: row.try_get(0)?,
-            extension: row.try_get(1)?,
-            owner_id: row.try_get(2)?,
-            owner_name: row.try_get(3)?,
-            owner_user_id: row.try_get(4)?,
-            published: row.try_get(5)?,
-            answered: row.try_get(6)?,
-            nonce: row.try_get(7)?,
-            views: views.map(|v| v.0),
+            id: row.id,
+            extension: row.extension,
+            owner_id: row.owner_id,
+            owner_name: row.owner_name,
+            owner_user_id: row.owner_user_id,
+            published: row.published,
+            answered: row.answered,
+            nonce: row.nonce,
+            views: row.views.map(|v| v.0),
         });
     }
     Ok(Page { calls, total })

@@ -587,3 +587,27 @@ async fn demo_calls_go_through_the_feed_and_are_live_in_varied_states() {
     assert!(!unknown.success);
     assert_eq!(count(&db.pool, "phone_calls").await, 30);
 }
+
+#[tokio::test]
+async fn every_feed_statement_printed_by_the_cli_prepares_as_it_is_printed() {
+    let db = test_db().await;
+    let output = run_cli(&db.url, &["feed-statements"]).await;
+    assert!(output.success, "{}", output.stderr);
+    let statements: Vec<&str> = output
+        .stdout
+        .split(";\n\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        statements.len(),
+        phonecalls::switch_feed::repo::STATEMENTS.len()
+    );
+    for statement in statements {
+        assert!(statement.starts_with("PREPARE "), "{statement}");
+        sqlx::raw_sql(statement)
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {statement}"));
+    }
+}

@@ -63,7 +63,7 @@ pub fn resolution(caller: &Caller, path: &ListPath) -> Resolution {
                 .bind(Bind::Text(number.clone()));
         }
     }
-    sql.push(" ORDER BY e.id) FROM users u WHERE u.id = ")
+    sql.push(" ORDER BY e.id) AS extensions FROM users u WHERE u.id = ")
         .bind(Bind::Int(user));
     Resolution::User {
         user,
@@ -174,10 +174,11 @@ pub fn list(
     sql.push(" OFFSET ")
         .bind(Bind::Int(i64::from(request.start_index)));
     sql.push(
-        ") SELECT p.id, p.extension, p.organization_id, o.name, e.user_id, p.published, p.answered, p.nonce, \
-         p.total, ",
+        ") SELECT p.id, p.extension, p.organization_id AS owner_id, o.name AS owner_name, \
+         e.user_id AS owner_user_id, p.published, p.answered, p.nonce, p.total, ",
     );
     sql.push(if with_views { VIEWS_JSON } else { "NULL::json" });
+    sql.push(" AS views");
     sql.push(" FROM page p JOIN organizations o ON o.id = p.organization_id JOIN extensions e ON e.id = p.extension_id");
     order_by(&mut sql, "p", request);
     sql

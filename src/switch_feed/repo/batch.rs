@@ -273,7 +273,7 @@ fn play_on_shadow(
 }
 
 /// The batch's stored calls, locked in id order, and the extensions its reports name.
-const READ_AND_LOCK: &str = "
+pub(super) const READ_AND_LOCK: &str = "
 WITH locked AS (
     SELECT id, organization_id, extension_id, extension, published, sequence
     FROM phone_calls WHERE id = ANY($1) ORDER BY id FOR UPDATE
@@ -357,15 +357,6 @@ struct BatchView<'a> {
     view: &'a ViewRow<'a>,
 }
 
-/// A view of `incoming`, in the order of `view_columns!`.
-macro_rules! incoming_view {
-    () => {
-        "i.phone_call_id, i.view_id, i.organization_id, i.call_live, i.extension_id, i.extension, i.source,
-           i.destination, i.flow, i.status, i.ringing, i.caller_id, i.recording, i.answered, i.parked,
-           i.parked_pos, i.parked_by, i.on_hold, i.holder, i.disposition"
-    };
-}
-
 /// The sequence guard, as for a single report, for the calls that were stored when the batch
 /// read (and locked) them. The others are inserted with `DO NOTHING`: if someone created one
 /// since, it is left alone (or, when the race shows on the table's other unique key, the
@@ -374,30 +365,33 @@ macro_rules! incoming_view {
 /// (they read `fresh`, `renewed` or `up`): a new call's views are plainly inserted (no view can
 /// exist for a call that did not), a stored call's views are upserted, and the views upserted
 /// and the views deleted are disjoint, so the statement never touches a row twice.
-const WRITE: &str = concat!(
-    "
+pub(super) const WRITE: &str = "
 WITH planned AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[],
                          $7::timestamptz[], $8::timestamptz[], $9::bigint[], $12::boolean[])
         AS u(id, organization_id, extension_id, extension, nonce, published, answered, ended, sequence, existed)
 ),
 fresh AS (
-    INSERT INTO phone_calls AS c ",
-    call_columns!(),
-    "
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
     SELECT id, organization_id, extension_id, extension, nonce, published, answered, ended, now(), sequence
     FROM planned WHERE NOT existed
     ON CONFLICT (id) DO NOTHING
     RETURNING id, (xmax = 0) AS created
 ),
 renewed AS (
-    INSERT INTO phone_calls AS c ",
-    call_columns!(),
-    "
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
     SELECT id, organization_id, extension_id, extension, nonce, published, answered, ended, now(), sequence
-    FROM planned WHERE existed",
-    call_upsert_set!(),
-    "
+    FROM planned WHERE existed
+    ON CONFLICT (id) DO UPDATE SET
+        organization_id = EXCLUDED.organization_id,
+        extension_id = EXCLUDED.extension_id,
+        extension = EXCLUDED.extension,
+        nonce = EXCLUDED.nonce,
+        published = EXCLUDED.published,
+        answered = EXCLUDED.answered,
+        ended = EXCLUDED.ended,
+        updated = now(),
+        sequence = EXCLUDED.sequence
     WHERE c.sequence < EXCLUDED.sequence
     RETURNING id, (xmax = 0) AS created
 ),
@@ -405,9 +399,10 @@ up AS (
     SELECT id, created FROM fresh UNION ALL SELECT id, created FROM renewed
 ),
 incoming AS (
-    SELECT * FROM jsonb_to_recordset($10) AS v(phone_call_id uuid, organization_id bigint, call_live boolean, ",
-    view_record!(),
-    ")
+    SELECT * FROM jsonb_to_recordset($10) AS v(phone_call_id uuid, organization_id bigint, call_live boolean, view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)
 ),
 gone AS (
     DELETE FROM phone_call_views v
@@ -416,24 +411,40 @@ gone AS (
       AND NOT EXISTS (SELECT FROM incoming i WHERE i.phone_call_id = v.phone_call_id AND i.view_id = v.view_id)
 ),
 added AS (
-    INSERT INTO phone_call_views ",
-    view_columns!(),
-    "
-    SELECT ",
-    incoming_view!(),
-    "
+    INSERT INTO phone_call_views (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
+         flow, status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold,
+         holder, disposition)
+    SELECT i.phone_call_id, i.view_id, i.organization_id, i.call_live, i.extension_id, i.extension, i.source,
+           i.destination, i.flow, i.status, i.ringing, i.caller_id, i.recording, i.answered, i.parked,
+           i.parked_pos, i.parked_by, i.on_hold, i.holder, i.disposition
     FROM incoming i JOIN fresh ON fresh.id = i.phone_call_id
 ),
 kept AS (
-    INSERT INTO phone_call_views AS v ",
-    view_columns!(),
-    "
-    SELECT ",
-    incoming_view!(),
-    "
-    FROM incoming i JOIN renewed ON renewed.id = i.phone_call_id",
-    view_upsert_set!(),
-    "
+    INSERT INTO phone_call_views AS v (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
+         flow, status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold,
+         holder, disposition)
+    SELECT i.phone_call_id, i.view_id, i.organization_id, i.call_live, i.extension_id, i.extension, i.source,
+           i.destination, i.flow, i.status, i.ringing, i.caller_id, i.recording, i.answered, i.parked,
+           i.parked_pos, i.parked_by, i.on_hold, i.holder, i.disposition
+    FROM incoming i JOIN renewed ON renewed.id = i.phone_call_id
+    ON CONFLICT (phone_call_id, view_id) DO UPDATE SET
+        organization_id = EXCLUDED.organization_id,
+        call_live = EXCLUDED.call_live,
+        extension_id = EXCLUDED.extension_id,
+        extension = EXCLUDED.extension,
+        source = EXCLUDED.source,
+        destination = EXCLUDED.destination,
+        flow = EXCLUDED.flow,
+        status = EXCLUDED.status,
+        ringing = EXCLUDED.ringing,
+        caller_id = EXCLUDED.caller_id,
+        recording = EXCLUDED.recording,
+        answered = EXCLUDED.answered,
+        parked = EXCLUDED.parked,
+        parked_pos = EXCLUDED.parked_pos,
+        parked_by = EXCLUDED.parked_by,
+        on_hold = EXCLUDED.on_hold,
+        holder = EXCLUDED.holder,
+        disposition = EXCLUDED.disposition
 )
-SELECT id, created FROM up"
-);
+SELECT id, created FROM up";

@@ -8,78 +8,20 @@
 //! check a report against the accounts and the stored call with the same [`resolve`], so a
 //! report gets the same answer whichever way it comes in.
 
-/// The SQL pieces that `single` and `batch` both write calls and views with. Macros, so that
-/// `concat!` assembles each statement into one constant at compile time.
-macro_rules! call_columns {
-    () => {
-        "(id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)"
-    };
-}
-
-/// A call's upsert: every column takes the report's value, and `updated` moves on. Callers add
-/// the sequence guard as the `WHERE` that follows.
-macro_rules! call_upsert_set {
-    () => {
-        "
-    ON CONFLICT (id) DO UPDATE SET
-        organization_id = EXCLUDED.organization_id,
-        extension_id = EXCLUDED.extension_id,
-        extension = EXCLUDED.extension,
-        nonce = EXCLUDED.nonce,
-        published = EXCLUDED.published,
-        answered = EXCLUDED.answered,
-        ended = EXCLUDED.ended,
-        updated = now(),
-        sequence = EXCLUDED.sequence"
-    };
-}
-
-macro_rules! view_columns {
-    () => {
-        "(phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
-         flow, status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold,
-         holder, disposition)"
-    };
-}
-
-/// The fields of a view as `jsonb_to_recordset` reads them (see [`ViewRow`]).
-macro_rules! view_record {
-    () => {
-        "view_id text, extension_id bigint, extension text, source text[], destination text[],
-        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
-        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
-        on_hold timestamptz, holder smallint, disposition smallint"
-    };
-}
-
-/// A view's upsert: every column takes the report's value.
-macro_rules! view_upsert_set {
-    () => {
-        "
-    ON CONFLICT (phone_call_id, view_id) DO UPDATE SET
-        organization_id = EXCLUDED.organization_id,
-        call_live = EXCLUDED.call_live,
-        extension_id = EXCLUDED.extension_id,
-        extension = EXCLUDED.extension,
-        source = EXCLUDED.source,
-        destination = EXCLUDED.destination,
-        flow = EXCLUDED.flow,
-        status = EXCLUDED.status,
-        ringing = EXCLUDED.ringing,
-        caller_id = EXCLUDED.caller_id,
-        recording = EXCLUDED.recording,
-        answered = EXCLUDED.answered,
-        parked = EXCLUDED.parked,
-        parked_pos = EXCLUDED.parked_pos,
-        parked_by = EXCLUDED.parked_by,
-        on_hold = EXCLUDED.on_hold,
-        holder = EXCLUDED.holder,
-        disposition = EXCLUDED.disposition"
-    };
-}
-
 mod batch;
 mod single;
+
+/// Every statement the feed sends, whole, by name: what `phonecalls statements --feed` prints,
+/// ready to paste into psql (`PREPARE name AS …`).
+pub const STATEMENTS: &[(&str, &str)] = &[
+    ("single_read", single::READ),
+    ("single_write", single::WRITE),
+    ("exact_upsert_call", single::UPSERT_CALL),
+    ("exact_delete_views", single::DELETE_VIEWS),
+    ("exact_insert_views", single::INSERT_VIEWS),
+    ("batch_read_and_lock", batch::READ_AND_LOCK),
+    ("batch_write", batch::WRITE),
+];
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -133,7 +133,7 @@ async fn read(
     Ok((known_from(extensions), stored))
 }
 
-const READ: &str = "
+pub(super) const READ: &str = "
 SELECT number, id, organization_id, NULL::timestamptz, NULL::bigint, NULL::text
 FROM extensions WHERE number = ANY($1)
 UNION ALL
@@ -157,7 +157,7 @@ async fn write(
         .map_err(constraint_to_invalid)
 }
 
-/// Binds `$1` to `$9` of a call's upsert (`call_columns!` without `updated`).
+/// Binds `$1` to `$9` of a call's upsert (its columns without `updated`).
 fn bind_call<'q, O>(
     query: QueryScalar<'q, Postgres, O, PgArguments>,
     call: &'q Resolved<'_>,
@@ -178,33 +178,56 @@ fn bind_call<'q, O>(
 /// The sequence guard (`c.sequence < EXCLUDED.sequence`) and the version check are in the upsert;
 /// the views change only when it applied (they read `up`). The views upserted and the views
 /// deleted are disjoint, so the statement never touches a row twice.
-const WRITE: &str = concat!(
-    "
+pub(super) const WRITE: &str = "
 WITH up AS (
-    INSERT INTO phone_calls AS c ",
-    call_columns!(),
-    "
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)",
-    call_upsert_set!(),
-    "
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
+    ON CONFLICT (id) DO UPDATE SET
+        organization_id = EXCLUDED.organization_id,
+        extension_id = EXCLUDED.extension_id,
+        extension = EXCLUDED.extension,
+        nonce = EXCLUDED.nonce,
+        published = EXCLUDED.published,
+        answered = EXCLUDED.answered,
+        ended = EXCLUDED.ended,
+        updated = now(),
+        sequence = EXCLUDED.sequence
     WHERE c.sequence < EXCLUDED.sequence AND c.xmin::text = $10
     RETURNING (xmax = 0) AS created
 ),
 incoming AS (
-    SELECT * FROM jsonb_to_recordset($11) AS v(",
-    view_record!(),
-    ")
+    SELECT * FROM jsonb_to_recordset($11) AS v(view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)
 ),
 kept AS (
-    INSERT INTO phone_call_views AS v ",
-    view_columns!(),
-    "
+    INSERT INTO phone_call_views AS v (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
+         flow, status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold,
+         holder, disposition)
     SELECT $1, i.view_id, $2, $12, i.extension_id, i.extension, i.source, i.destination, i.flow, i.status,
            i.ringing, i.caller_id, i.recording, i.answered, i.parked, i.parked_pos, i.parked_by, i.on_hold,
            i.holder, i.disposition
-    FROM up, incoming i",
-    view_upsert_set!(),
-    "
+    FROM up, incoming i
+    ON CONFLICT (phone_call_id, view_id) DO UPDATE SET
+        organization_id = EXCLUDED.organization_id,
+        call_live = EXCLUDED.call_live,
+        extension_id = EXCLUDED.extension_id,
+        extension = EXCLUDED.extension,
+        source = EXCLUDED.source,
+        destination = EXCLUDED.destination,
+        flow = EXCLUDED.flow,
+        status = EXCLUDED.status,
+        ringing = EXCLUDED.ringing,
+        caller_id = EXCLUDED.caller_id,
+        recording = EXCLUDED.recording,
+        answered = EXCLUDED.answered,
+        parked = EXCLUDED.parked,
+        parked_pos = EXCLUDED.parked_pos,
+        parked_by = EXCLUDED.parked_by,
+        on_hold = EXCLUDED.on_hold,
+        holder = EXCLUDED.holder,
+        disposition = EXCLUDED.disposition
 ),
 gone AS (
     DELETE FROM phone_call_views v
@@ -212,8 +235,7 @@ gone AS (
     WHERE NOT up.created AND v.phone_call_id = $1 AND $11::jsonb IS NOT NULL
       AND NOT EXISTS (SELECT FROM incoming i WHERE i.view_id = v.view_id)
 )
-SELECT created FROM up"
-);
+SELECT created FROM up";
 
 /// Checks and writes a report the exact way: read again, then the call and its views in a
 /// transaction of separate statements, each of which sees what the ones before it did.
@@ -244,30 +266,35 @@ async fn write_exactly(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, Ap
 
 /// The sequence guard: the update applies only when the stored sequence is lower, so replays
 /// and late reports change nothing, whatever order they arrive in.
-const UPSERT_CALL: &str = concat!(
-    "
-INSERT INTO phone_calls AS c ",
-    call_columns!(),
-    "
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)",
-    call_upsert_set!(),
-    "
+pub(super) const UPSERT_CALL: &str = "
+INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
+    ON CONFLICT (id) DO UPDATE SET
+        organization_id = EXCLUDED.organization_id,
+        extension_id = EXCLUDED.extension_id,
+        extension = EXCLUDED.extension,
+        nonce = EXCLUDED.nonce,
+        published = EXCLUDED.published,
+        answered = EXCLUDED.answered,
+        ended = EXCLUDED.ended,
+        updated = now(),
+        sequence = EXCLUDED.sequence
 WHERE c.sequence < EXCLUDED.sequence
-RETURNING (xmax = 0) AS created"
-);
+RETURNING (xmax = 0) AS created";
 
-const INSERT_VIEWS: &str = concat!(
-    "
-INSERT INTO phone_call_views ",
-    view_columns!(),
-    "
+pub(super) const DELETE_VIEWS: &str = "DELETE FROM phone_call_views WHERE phone_call_id = $1";
+
+pub(super) const INSERT_VIEWS: &str = "
+INSERT INTO phone_call_views (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
+         flow, status, ringing, caller_id, recording, answered, parked, parked_pos, parked_by, on_hold,
+         holder, disposition)
 SELECT $1, v.view_id, $2, $4, v.extension_id, v.extension, v.source, v.destination, v.flow, v.status,
        v.ringing, v.caller_id, v.recording, v.answered, v.parked, v.parked_pos, v.parked_by, v.on_hold,
        v.holder, v.disposition
-FROM jsonb_to_recordset($3) AS v(",
-    view_record!(),
-    ")"
-);
+FROM jsonb_to_recordset($3) AS v(view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)";
 
 async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
     let mut tx: Transaction<'_, Postgres> = pool.begin().await?;
@@ -286,7 +313,7 @@ async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outc
     };
     if let Some(views) = &call.views {
         if outcome == Outcome::Updated {
-            sqlx::query("DELETE FROM phone_call_views WHERE phone_call_id = $1")
+            sqlx::query(DELETE_VIEWS)
                 .bind(report.id)
                 .execute(&mut *tx)
                 .await?;
