@@ -326,7 +326,7 @@ async fn administer(
                 None => {
                     let list: Vec<_> = statements
                         .iter()
-                        .map(|s| serde_json::json!({"sql": s.text, "binds": format!("{:?}", s.binds)}))
+                        .map(|s| serde_json::json!({"sql": s.text(), "binds": format!("{:?}", s.binds)}))
                         .collect();
                     to_json(serde_json::json!({ "statements": list }))
                 }

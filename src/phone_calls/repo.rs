@@ -36,7 +36,7 @@ pub async fn resolve(
         Resolution::Invalid(e) => Err(ResolveError::Param(e)),
         Resolution::User { user, statement } => {
             let row: Option<(Option<i64>, Vec<i64>)> =
-                bind_all(sqlx::query(&statement.text), &statement.binds)
+                bind_all(sqlx::query(&statement.text()), &statement.binds)
                     .try_map(|row: PgRow| {
                         Ok((row.try_get("organization_id")?, row.try_get("extensions")?))
                     })
@@ -55,7 +55,7 @@ pub async fn resolve(
         }
         Resolution::Owner(statement) => {
             let found: Option<(i64, i64, i64)> =
-                bind_all(sqlx::query(&statement.text), &statement.binds)
+                bind_all(sqlx::query(&statement.text()), &statement.binds)
                     .try_map(|row: PgRow| {
                         Ok((
                             row.try_get("id")?,
@@ -141,7 +141,7 @@ pub async fn list(
     with_views: bool,
 ) -> Result<Page, sqlx::Error> {
     let statement = sql::list(caller, scope, call, request, with_views);
-    let rows = bind_all(sqlx::query(&statement.text), &statement.binds)
+    let rows = bind_all(sqlx::query(&statement.text()), &statement.binds)
         .fetch_all(pool)
         .await?;
     let mut total = 0;

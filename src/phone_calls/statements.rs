@@ -90,7 +90,8 @@ pub fn pgbench(statements: &[Sql]) -> (String, Vec<String>) {
     let mut script = String::new();
     let mut defines = Vec::new();
     for (i, statement) in statements.iter().enumerate() {
-        let mut chars = statement.text.chars().peekable();
+        let text = statement.text();
+        let mut chars = text.chars().peekable();
         while let Some(ch) = chars.next() {
             if ch == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
                 let mut n = String::new();
@@ -120,14 +121,11 @@ mod tests {
     #[test]
     fn pgbench_scripts_name_each_statements_parameters() {
         let statements = vec![
-            Sql {
-                text: "SELECT $1, $2".into(),
-                binds: vec![Bind::Int(7), Bind::Texts(vec!["a\"b".into()])],
-            },
-            Sql {
-                text: "SELECT $1 LIMIT\n$10".into(),
-                binds: vec![Bind::Ints(vec![1, 2])],
-            },
+            Sql::literal(
+                "SELECT $1, $2",
+                vec![Bind::Int(7), Bind::Texts(vec!["a\"b".into()])],
+            ),
+            Sql::literal("SELECT $1 LIMIT\n$10", vec![Bind::Ints(vec![1, 2])]),
         ];
         let (script, defines) = pgbench(&statements);
         assert_eq!(script, "SELECT :s1p1, :s1p2;\nSELECT :s2p1 LIMIT :s2p10;\n");

@@ -4,7 +4,7 @@
 //! its extensions; a `switch` none. A new role changes this file (and the reference model of
 //! `tests/api/list_visibility.rs`, which checks it), nothing else.
 
-use super::sql::{fragment, involves, Bind, Sql};
+use super::sql::{involves, Bind, Sql};
 use crate::auth::{Caller, Role};
 
 /// Whether the caller may name a user in a path (`userId`, or the owner of an extension named
@@ -39,7 +39,7 @@ pub fn condition(sql: &mut Sql, caller: &Caller) {
             sql.push("c.organization_id = ").bind(Bind::Int(org));
         }
         (Role::User, _) => {
-            let member = fragment(sql, |f| {
+            let member = sql.fragment(|f| {
                 f.push(" IN (SELECT e.id FROM extensions e WHERE e.user_id = ")
                     .bind(Bind::Int(caller.user_id))
                     .push(")");

@@ -137,7 +137,7 @@ async fn generic_plan(pool: &PgPool, statement: &sql::Sql) -> String {
     sqlx::raw_sql(&format!(
         "SET plan_cache_mode = force_generic_plan; PREPARE plans_generic({}) AS {}",
         types.join(", "),
-        statement.text
+        statement.text()
     ))
     .execute(&mut *conn)
     .await
@@ -542,13 +542,16 @@ async fn explain(
     let statement = sql::list(&who.caller, &who.scope, None, &request, with_views);
 
     // Once as the service runs it; this also warms the cache for the timings below.
-    let rows = bind_all(sqlx::query(&statement.text), &statement.binds)
+    let rows = bind_all(sqlx::query(&statement.text()), &statement.binds)
         .fetch_all(pool)
         .await
-        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", statement.text));
+        .unwrap_or_else(|e| panic!("{name}: {e}\n{}", statement.text()));
     let total: i64 = rows.first().map_or(0, |row| row.get(8));
 
-    let text = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) {}", statement.text);
+    let text = format!(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) {}",
+        statement.text()
+    );
     let custom = explained(plan_of(bind_all(sqlx::query(&text), &statement.binds), pool).await);
     let generic = explained(generic_plan(pool, &statement).await);
 

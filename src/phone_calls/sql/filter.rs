@@ -6,9 +6,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::phone_calls::query::{FieldType, Filter, FilterField, FilterOp, FilterValue};
-use std::fmt::Write as _;
 
-use super::{ceil_micros, floor_micros, fragment, whole_micros, Bind, Sql};
+use super::{ceil_micros, floor_micros, whole_micros, Bind, Sql};
 
 /// `%`, `_` and `\` are literal in contains: escape them for LIKE's default escape `\`.
 pub fn like_contains(value: &str) -> String {
@@ -72,7 +71,7 @@ fn is_view_field(field: FilterField) -> bool {
 }
 
 /// A text comparison on a scalar text expression.
-fn text_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterValue) {
+fn text_condition(sql: &mut Sql, column: &'static str, op: FilterOp, value: &FilterValue) {
     match (op, value) {
         (FilterOp::Equals, FilterValue::Text(v)) => {
             sql.push(column)
@@ -209,7 +208,7 @@ fn condition(sql: &mut Sql, filter: &Filter) {
 }
 
 /// A condition on a view's `source` or `destination`: true when any element matches.
-fn numbers_condition(sql: &mut Sql, column: &str, op: FilterOp, value: &FilterValue) {
+fn numbers_condition(sql: &mut Sql, column: &'static str, op: FilterOp, value: &FilterValue) {
     match (op, value) {
         (FilterOp::Equals, FilterValue::Text(v)) => {
             sql.push(column)
@@ -256,14 +255,14 @@ pub(super) fn filter(sql: &mut Sql, filter: &Filter, organization: Option<i64>) 
         // a view, say), on those alone: without it, it tested the filter on every live view.
         sql.push("c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ");
         if let Some(org) = organization {
-            let org = fragment(sql, |f| {
+            let org = sql.fragment(|f| {
                 f.bind(Bind::Int(org));
             });
-            let _ = write!(
-                sql.text,
-                "v.organization_id = {org} AND v.extension_id IN \
-                 (SELECT e.id FROM extensions e WHERE e.organization_id = {org}) AND "
-            );
+            sql.push("v.organization_id = ")
+                .push_fragment(&org)
+                .push(" AND v.extension_id IN (SELECT e.id FROM extensions e WHERE e.organization_id = ")
+                .push_fragment(&org)
+                .push(") AND ");
         }
         condition(sql, filter);
         sql.push(")");

@@ -1,12 +1,10 @@
 //! The list's statements: what a path resolves to, and the page itself, with the caller's
 //! visibility ANDed outside the path's scope and the user's filter, each in parentheses.
 
-use std::fmt::Write as _;
-
 use uuid::Uuid;
 
 use super::filter::filter;
-use super::{ceil_micros, fragment, involves, Bind, Sql};
+use super::{ceil_micros, involves, Bind, Sql};
 use crate::auth::Caller;
 use crate::auth::Role;
 use crate::phone_calls::path::{ExtensionRef, ListPath, UserRef};
@@ -98,7 +96,7 @@ fn scope(sql: &mut Sql, scope: &Scope) {
             sql.push("TRUE");
         }
         Scope::Extensions(ids) => {
-            let member = fragment(sql, |f| {
+            let member = sql.fragment(|f| {
                 f.push(" = ANY(").bind(Bind::Ints(ids.clone())).push(")");
             });
             involves(sql, &member);
@@ -116,18 +114,23 @@ fn sort_column(sort: SortBy) -> &'static str {
     }
 }
 
-fn order_by(sql: &mut Sql, alias: &str, request: &ListRequest) {
+fn order_by(sql: &mut Sql, alias: &'static str, request: &ListRequest) {
     let direction = if request.descending { " DESC" } else { " ASC" };
     let collate = if request.sort_by == SortBy::Extension {
         " COLLATE \"C\""
     } else {
         ""
     };
-    let _ = write!(
-        sql.text,
-        " ORDER BY {alias}.{}{collate}{direction}, {alias}.id{direction}",
-        sort_column(request.sort_by)
-    );
+    sql.push(" ORDER BY ")
+        .push(alias)
+        .push(".")
+        .push(sort_column(request.sort_by))
+        .push(collate)
+        .push(direction)
+        .push(", ")
+        .push(alias)
+        .push(".id")
+        .push(direction);
 }
 
 const VIEWS_JSON: &str = "(SELECT json_agg(json_strip_nulls(json_build_object(
@@ -197,10 +200,11 @@ mod tests {
         }
     }
 
-    fn where_clause(sql: &Sql) -> &str {
-        let start = sql.text.find("WHERE c.ended IS NULL").unwrap();
-        let end = sql.text.find(" ORDER BY").unwrap();
-        &sql.text[start..end]
+    fn where_clause(sql: &Sql) -> String {
+        let text = sql.text();
+        let start = text.find("WHERE c.ended IS NULL").unwrap();
+        let end = text.find(" ORDER BY").unwrap();
+        text[start..end].to_string()
     }
 
     #[test]
@@ -222,7 +226,7 @@ mod tests {
              v.extension_id = ANY($2)))"
         );
         assert!(sql
-            .text
+            .text()
             .contains("ORDER BY c.published ASC, c.id ASC LIMIT $3 OFFSET $4)"));
         assert_eq!(
             sql.binds,
@@ -251,7 +255,7 @@ mod tests {
              (SELECT e.id FROM extensions e WHERE e.organization_id = $2) AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
              (n.number COLLATE \"C\" >= $3 AND n.number COLLATE \"C\" < $4))))"
         );
-        assert!(sql.text.contains("ORDER BY c.published DESC, c.id DESC"));
+        assert!(sql.text().contains("ORDER BY c.published DESC, c.id DESC"));
         assert_eq!(
             sql.binds,
             vec![
@@ -276,7 +280,7 @@ mod tests {
         let sql = list(&admin, &Scope::Visible, None, &request, false);
         assert!(where_clause(&sql).contains("v.caller_id LIKE $1"));
         assert_eq!(sql.binds[0], Bind::Text("%50\\%\\_off\\\\%".into()));
-        assert!(sql.text.contains("NULL::json"));
+        assert!(sql.text().contains("NULL::json"));
 
         let request =
             parse("filterBy=status&filterOp=inArray&filterValue=3,5&sortBy=extension").unwrap();
@@ -284,7 +288,7 @@ mod tests {
         assert!(where_clause(&sql).contains("v.status = ANY($1)"));
         assert_eq!(sql.binds[0], Bind::Ints(vec![3, 5]));
         assert!(sql
-            .text
+            .text()
             .contains("ORDER BY c.extension COLLATE \"C\" ASC, c.id ASC"));
     }
 
