@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::db::{self, Database};
 pub use crate::http::AppState;
 use crate::http::{client_limits, method_not_allowed, middleware, ApiError};
+use crate::phone_calls::admission::Rows;
 use crate::phone_calls::PathCache;
 use crate::{health, notifications, phone_calls, switch_feed};
 
@@ -28,6 +29,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    caches: notifications::Caches,
 }
 
 /// Stops a running application gracefully, as SIGTERM does.
@@ -69,20 +71,25 @@ impl Application {
                 settings.readiness_timeout,
             )),
             migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
-            tokens: Arc::new(TokenCache::new(settings.token_cache)),
-            paths: Arc::new(PathCache::new(settings.token_cache)),
-            rows_in_flight: Arc::new(crate::phone_calls::admission::Rows::new(
-                settings.list_rows_in_flight,
-                settings.pool_size,
-            )),
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
         };
-        let server = server(state.clone(), listener)?;
+        let settings = &state.settings;
+        let caches = notifications::Caches {
+            tokens: Arc::new(TokenCache::new(settings.token_cache)),
+            paths: Arc::new(PathCache::new(settings.token_cache)),
+        };
+        let features = Features {
+            tokens: web::Data::from(caches.tokens.clone()),
+            paths: web::Data::from(caches.paths.clone()),
+            rows: web::Data::new(Rows::new(settings.list_rows_in_flight, settings.pool_size)),
+        };
+        let server = server(state.clone(), features, listener)?;
         Ok(Self {
             port,
             server,
             state,
+            caches,
         })
     }
 
@@ -92,6 +99,11 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The token cache (tests wait for its listener).
+    pub fn tokens(&self) -> Arc<TokenCache> {
+        self.caches.tokens.clone()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -111,10 +123,7 @@ impl Application {
         });
         let notifications = tokio::spawn(notifications::listen(
             self.state.settings.connect_options(),
-            notifications::Caches {
-                tokens: self.state.tokens.clone(),
-                paths: self.state.paths.clone(),
-            },
+            self.caches.clone(),
         ));
         let result = self.server.await;
         signals.abort();
@@ -173,7 +182,14 @@ async fn openapi_document() -> actix_web::HttpResponse {
         .body(DOCUMENT.get_or_init(crate::openapi::json).as_str())
 }
 
-fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+/// The features' own state, shared by every worker.
+struct Features {
+    tokens: web::Data<TokenCache>,
+    paths: web::Data<PathCache>,
+    rows: web::Data<Rows>,
+}
+
+fn server(state: AppState, features: Features, listener: TcpListener) -> std::io::Result<Server> {
     let drain = state.settings.shutdown_drain;
     let workers = state.settings.http_workers;
     // actix-web counts connections per worker.
@@ -182,6 +198,9 @@ fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(features.tokens.clone())
+            .app_data(features.paths.clone())
+            .app_data(features.rows.clone())
             .app_data(
                 web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
                     ApiError::RequestInvalid(format!("The query string is not valid: {e}.")).into()

@@ -9,6 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use super::cache::TokenCache;
 use super::token::{self, Caller};
 use crate::http::ApiError;
 use crate::http::AppState;
@@ -74,6 +75,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let credential = credential(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let tokens = req.app_data::<web::Data<TokenCache>>().cloned();
         Box::pin(async move {
             let token = match credential {
                 Credential::Missing => return Err(ApiError::Unauthorized { token_sent: false }),
@@ -82,27 +84,26 @@ impl FromRequest for Caller {
                 }
                 Credential::Bearer(token) => token,
             };
-            let state =
-                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let (Some(state), Some(tokens)) = (state, tokens) else {
+                return Err(ApiError::Internal("application state missing".into()));
+            };
             let digest = token::digest(&token);
-            if let Some(caller) = state.tokens.get(&digest) {
+            if let Some(caller) = tokens.get(&digest) {
                 return Ok(caller);
             }
-            if state.tokens.is_known_unknown(&digest) {
+            if tokens.is_known_unknown(&digest) {
                 return Err(ApiError::Unauthorized { token_sent: true });
             }
-            let read_at = state.tokens.generation();
+            let read_at = tokens.generation();
             let found = state
                 .db
                 .run(|pool| async move { token::lookup(&pool, &digest).await })
                 .await?;
             let Some((caller, expires_at)) = found else {
-                state.tokens.insert_unknown(digest, read_at);
+                tokens.insert_unknown(digest, read_at);
                 return Err(ApiError::Unauthorized { token_sent: true });
             };
-            state
-                .tokens
-                .insert(digest, caller.clone(), expires_at, read_at);
+            tokens.insert(digest, caller.clone(), expires_at, read_at);
             Ok(caller)
         })
     }

@@ -243,6 +243,7 @@ pub async fn issue_token(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+    tokens: web::Data<super::cache::TokenCache>,
 ) -> Result<HttpResponse, ApiError> {
     let declared = req
         .headers()
@@ -273,7 +274,7 @@ pub async fn issue_token(
         return Ok(OAuthError::InvalidClient.response());
     };
     // Usable here at once, even if someone presented it before it existed.
-    state.tokens.remove(&token::digest(&issued.token));
+    tokens.remove(&token::digest(&issued.token));
     tracing::info!(app_id, user_id, "access token issued");
     Ok(no_store(HttpResponse::Ok().json(TokenResponse {
         access_token: &issued.token,

@@ -13,14 +13,13 @@ use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::auth::cache::TokenCache;
 use crate::config::Settings;
 use crate::db::Database;
-use crate::phone_calls::admission::Rows;
-use crate::phone_calls::PathCache;
 pub use error::ApiError;
 
-/// What every handler shares.
+/// What every handler shares. A feature's own state (the token cache, the list's path cache
+/// and admission) is registered by `startup` as `web::Data` of its own type, so that this module
+/// knows no feature.
 #[derive(Clone)]
 pub struct AppState {
     /// The request pool (see `db` for the other two).
@@ -32,12 +31,6 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Set once the schema is known to be migrated: `/readyz` answers 503 until then.
     pub migrated: Arc<AtomicBool>,
-    /// Tokens resolved recently.
-    pub tokens: Arc<TokenCache>,
-    /// List paths' resolutions, for the same few seconds as tokens.
-    pub paths: Arc<PathCache>,
-    /// Rows of large list pages being built at once (see `phone_calls::admission`).
-    pub rows_in_flight: Arc<Rows>,
 }
 
 /// A route's answer to the methods it does not take: 405 `method_not_allowed` with `Allow`.

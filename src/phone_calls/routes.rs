@@ -4,11 +4,12 @@
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
-use super::admission;
+use super::admission::{self, Rows};
 use super::model::ListResponse;
 use super::path::{self, CallRef};
 use super::query::{self, Field, ParamError};
 use super::repo::{self, ResolveError};
+use super::PathCache;
 use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::http::{method_not_allowed, AppState};
@@ -27,7 +28,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `GET /uapi/phoneCalls/{userId}/{extension}[/{phoneCallId}]`.
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    paths: web::Data<PathCache>,
+    rows: web::Data<Rows>,
+) -> Result<HttpResponse, ApiError> {
     // Authentication first, before anything about the request is looked at.
     let caller = Caller::from_request(&req, &mut Payload::None).await?;
     let tail = req.match_info().get("tail").unwrap_or("");
@@ -35,7 +41,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         .ok_or(ApiError::NotFound)?
         .map_err(ApiError::from)?;
     let request = query::parse(req.query_string()).map_err(ApiError::from)?;
-    let scope = state.paths.resolve(&state.db, &caller, &list_path).await?;
+    let scope = paths.resolve(&state.db, &caller, &list_path).await?;
     let call = match list_path.call {
         CallRef::Any => None,
         CallRef::Id(id) => Some(id),
@@ -49,7 +55,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     } else {
         request.count as usize
     };
-    let _turn = state.rows_in_flight.statement_turn(largest).await;
+    let _turn = rows.statement_turn(largest).await;
     let page = {
         let (caller, request) = (caller.clone(), request.clone());
         state
@@ -65,7 +71,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     let page_rows = page.calls.len();
     // The page's rows and its JSON are held in memory together: bound how many rows large
     // pages hold at once.
-    let _rows = state.rows_in_flight.admit(page.calls.len()).await;
+    let _rows = rows.admit(page.calls.len()).await;
     let (path, query) = (req.path().to_string(), req.query_string().to_string());
     let render = move || {
         serde_json::to_vec(&ListResponse::new(&page, &request, &path, &query))

@@ -148,6 +148,7 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
     let app = Application::build(settings).expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    let tokens = app.tokens();
     let shutdown = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
     if state.settings.migrate_on_start {
@@ -159,7 +160,7 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
     // it, so that what a test caches stays cached.
     if !state.settings.token_cache.is_zero() {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !state.tokens.is_listening() {
+        while !tokens.is_listening() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the token listener never connected"
