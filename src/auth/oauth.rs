@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::token;
+use crate::http::body::{read_limited, BodyError};
 use crate::http::ApiError;
 use crate::http::AppState;
 
@@ -195,21 +196,6 @@ fn has_control(text: &str) -> bool {
     text.chars().any(char::is_control)
 }
 
-/// Reads the form, at most [`FORM_LIMIT`] bytes; anything larger is an RFC 6749 error too.
-async fn read_form(mut payload: web::Payload) -> Result<web::BytesMut, OAuthError> {
-    use futures_util::StreamExt as _;
-    let too_large = OAuthError::InvalidRequest("The body is larger than 16384 bytes.");
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| OAuthError::InvalidRequest("The body could not be read."))?;
-        if body.len() + chunk.len() > FORM_LIMIT {
-            return Err(too_large);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// Checks the app's credentials and issues a token for its account: `None` when the client is
 /// unknown, its secret wrong, or the app not trusted.
 async fn authenticate_and_issue(
@@ -245,21 +231,15 @@ pub async fn issue_token(
     state: web::Data<AppState>,
     tokens: web::Data<super::cache::TokenCache>,
 ) -> Result<HttpResponse, ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let body = match declared {
-        Some(length) if length > FORM_LIMIT => {
-            return Ok(
-                OAuthError::InvalidRequest("The body is larger than 16384 bytes.").response(),
-            )
+    // Over the limit or unreadable, the form still gets an RFC 6749 answer.
+    let body = match read_limited(&req, payload, FORM_LIMIT).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return Ok(OAuthError::InvalidRequest("The body is larger than 16 KiB.").response())
         }
-        _ => match read_form(payload).await {
-            Ok(body) => body,
-            Err(error) => return Ok(error.response()),
-        },
+        Err(BodyError::Unreadable) => {
+            return Ok(OAuthError::InvalidRequest("The body could not be read.").response())
+        }
     };
     let credentials = match parse_request(&req, &body) {
         Ok(credentials) => credentials,

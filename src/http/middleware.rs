@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
@@ -55,8 +55,13 @@ pub async fn request_context(
             (s.request_timeout, s.body_min_rate, s.write_timeout)
         });
     let body = Rc::new(BodyWatch::default());
+    // Most requests (every list) carry no body: nothing to watch, nothing to allocate.
     let payload = req.take_payload();
-    req.set_payload(client_limits::pace(payload, min_rate, body.clone()));
+    if matches!(payload, Payload::None) {
+        req.set_payload(payload);
+    } else {
+        req.set_payload(client_limits::pace(payload, min_rate, body.clone()));
+    }
     let socket = req.conn_data::<Rc<ClientSocket>>().cloned();
     // Handlers' and extractors' errors arrive here already turned into responses; an `Err` could
     // only come from an inner middleware, and there is none.

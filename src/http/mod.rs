@@ -1,9 +1,10 @@
 //! What the HTTP handlers of every feature share, and nothing feature-specific: the state
-//! (`AppState`), the error type and its envelope (`error`), the request context wrapped around
+//! (`AppState`), reading a body up to a limit (`body`), the error type and its envelope (`error`), the request context wrapped around
 //! every route (`middleware`: request id, log line, deadline), what one client may cost
 //! (`client_limits`) and the fallbacks for wrong methods. Features use this module;
 //! `startup` only wires it together.
 
+pub mod body;
 pub mod client_limits;
 pub mod error;
 pub mod middleware;

@@ -6,16 +6,16 @@ use std::fmt;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest};
-use futures_util::StreamExt as _;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::http::body::{read_limited, BodyError};
 use crate::http::ApiError;
 
 /// Reads and parses the JSON body of a feed request of at most `limit` bytes.
 pub async fn read_json(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<Value, ApiError> {
     if !is_json(req) {
@@ -23,25 +23,16 @@ pub async fn read_json(
             "The request body must be sent with Content-Type: application/json.".into(),
         ));
     }
-    let too_large =
-        || ApiError::RequestInvalid(format!("The request body is larger than {limit} bytes."));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| ApiError::RequestInvalid("The request body could not be read.".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_limited(req, payload, limit)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => {
+                ApiError::RequestInvalid(format!("The request body is larger than {limit} bytes."))
+            }
+            BodyError::Unreadable => {
+                ApiError::RequestInvalid("The request body could not be read.".into())
+            }
+        })?;
     parse_strict(&body).map_err(|e| {
         ApiError::RequestInvalid(format!(
             "The request body is not valid JSON for this resource: {e}."
