@@ -54,17 +54,17 @@ fn checking_releases() -> bool {
 /// The request pool. Connects on first use, so that the process starts (and answers `/livez`)
 /// while the database is still down.
 pub fn lazy_pool(settings: &Settings) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(settings.pool_size)
-        .acquire_timeout(settings.pool_acquire_timeout)
-        .after_release(|connection, _| Box::pin(answers_within(connection, RELEASE_CHECK)))
-        .connect_lazy_with(settings.connect_options())
+    pool_of(settings, settings.pool_size, settings.pool_acquire_timeout)
 }
 
-/// A pool of one connection, for the listener or the readiness check.
+/// A pool of one connection, for the readiness check.
 pub fn single_connection_pool(settings: &Settings, acquire_timeout: Duration) -> PgPool {
+    pool_of(settings, 1, acquire_timeout)
+}
+
+fn pool_of(settings: &Settings, size: u32, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
-        .max_connections(1)
+        .max_connections(size)
         .acquire_timeout(acquire_timeout)
         .after_release(|connection, _| Box::pin(answers_within(connection, RELEASE_CHECK)))
         .connect_lazy_with(settings.connect_options())

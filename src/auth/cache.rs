@@ -47,13 +47,12 @@ impl TokenCache {
     /// lookup began (`read_at`, a [`Self::generation`] of the token map, which every notice
     /// moves along with the unknown map's): it may have announced this very token.
     pub fn insert_unknown(&self, digest: [u8; 32], read_at: u64) {
-        let unknown_read_at = if self.entries.generation() == read_at {
-            self.unknown.generation()
-        } else {
+        // Read in this order, a notice at any moment since the lookup began is seen by one test.
+        let unknown_at = self.unknown.generation();
+        if self.entries.generation() != read_at {
             return;
-        };
-        self.unknown
-            .insert(digest, (), Duration::MAX, unknown_read_at);
+        }
+        self.unknown.insert(digest, (), Duration::MAX, unknown_at);
     }
 
     /// Take it before looking a token up, and pass it to [`Self::insert`].
