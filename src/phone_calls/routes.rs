@@ -71,7 +71,7 @@ async fn list(
     let page_rows = page.calls.len();
     // The page's rows and its JSON are held in memory together: bound how many rows large
     // pages hold at once.
-    let _rows = rows.admit(page.calls.len()).await;
+    let _rows = rows.admit(page_rows).await;
     let (path, query) = (req.path().to_string(), req.query_string().to_string());
     let render = move || {
         serde_json::to_vec(&ListResponse::new(&page, &request, &path, &query))
