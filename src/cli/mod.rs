@@ -75,6 +75,10 @@ pub enum Command {
         /// Write a pgbench script here and print its -D definitions, one per line.
         #[arg(long, value_name = "FILE")]
         pgbench_script: Option<std::path::PathBuf>,
+        /// The page statement of before issue 10 instead of today's, kept as the benchmark's
+        /// baseline.
+        #[arg(long)]
+        baseline: bool,
     },
     /// Print every statement the switch feed sends, whole, as `PREPARE name AS …;` lines ready
     /// to paste into psql.
@@ -316,12 +320,18 @@ async fn administer(
             user,
             request,
             pgbench_script,
+            baseline,
         } => {
             let paths_cached = !settings.token_cache.is_zero();
-            let statements =
-                crate::phone_calls::statements::for_request(pool, user, &request, paths_cached)
-                    .await
-                    .map_err(|e| AdminError::Invalid(format!("{}: {e}", e.code())))?;
+            let statements = crate::phone_calls::statements::for_request(
+                pool,
+                user,
+                &request,
+                paths_cached,
+                baseline,
+            )
+            .await
+            .map_err(|e| AdminError::Invalid(format!("{}: {e}", e.code())))?;
             match pgbench_script {
                 None => {
                     let list: Vec<_> = statements

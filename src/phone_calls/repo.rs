@@ -86,13 +86,45 @@ pub struct CallRow {
     pub published: DateTime<Utc>,
     pub answered: Option<DateTime<Utc>>,
     pub nonce: Option<String>,
-    /// The views as JSON, already in their API shape; `None` when `fields` leaves them out.
-    pub views: Option<Box<RawValue>>,
+    /// `None` when `fields` leaves the views out, or the call has none.
+    pub views: Option<Views>,
 }
 
-/// A row of the page statement, read by column name (the names of its SELECT list).
+/// A call's views: as rows, which `model` writes as JSON; or as the JSON PostgreSQL built, which
+/// only the baseline statement returns (`list_baseline`).
+#[derive(Debug)]
+pub enum Views {
+    Rows(Vec<ViewRow>),
+    Json(Box<RawValue>),
+}
+
+/// One view (party) of a call, as stored.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ViewRow {
+    #[sqlx(rename = "view_id")]
+    pub id: String,
+    #[sqlx(rename = "view_extension")]
+    pub extension: String,
+    pub source: Vec<String>,
+    pub destination: Vec<String>,
+    pub flow: i16,
+    pub status: i16,
+    pub ringing: Option<DateTime<Utc>>,
+    pub caller_id: Option<String>,
+    pub recording: Option<DateTime<Utc>>,
+    #[sqlx(rename = "view_answered")]
+    pub answered: Option<DateTime<Utc>>,
+    pub parked: Option<DateTime<Utc>>,
+    pub parked_pos: Option<i32>,
+    pub parked_by: Option<String>,
+    pub on_hold: Option<DateTime<Utc>>,
+    pub holder: Option<i16>,
+    pub disposition: Option<i16>,
+}
+
+/// The call's columns of a page statement's row, read by column name.
 #[derive(sqlx::FromRow)]
-struct ListRow {
+struct CallColumns {
     id: Uuid,
     extension: String,
     owner_id: i64,
@@ -102,7 +134,22 @@ struct ListRow {
     answered: Option<DateTime<Utc>>,
     nonce: Option<String>,
     total: i64,
-    views: Option<sqlx::types::Json<Box<RawValue>>>,
+}
+
+impl CallColumns {
+    fn into_call(self, views: Option<Views>) -> CallRow {
+        CallRow {
+            id: self.id,
+            extension: self.extension,
+            owner_id: self.owner_id,
+            owner_name: self.owner_name,
+            owner_user_id: self.owner_user_id,
+            published: self.published,
+            answered: self.answered,
+            nonce: self.nonce,
+            views,
+        }
+    }
 }
 
 /// A page of calls and the count of every call that matches.
@@ -131,7 +178,8 @@ pub fn bind_all<'q>(
     query
 }
 
-/// Runs the list statement.
+/// Runs the list statement. Its rows come sorted by call, then by view: consecutive rows of one
+/// call are its views (a call without views, or a page without them, has one row).
 pub async fn list(
     pool: &PgPool,
     caller: &Caller,
@@ -145,21 +193,50 @@ pub async fn list(
         .fetch_all(pool)
         .await?;
     let mut total = 0;
+    let mut calls: Vec<CallRow> = Vec::new();
+    for row in &rows {
+        let id: Uuid = row.try_get("id")?;
+        let view = if with_views && row.try_get::<Option<&str>, _>("view_id")?.is_some() {
+            Some(ViewRow::from_row(row)?)
+        } else {
+            None
+        };
+        match calls.last_mut() {
+            Some(last) if last.id == id => {
+                if let (Some(Views::Rows(views)), Some(view)) = (&mut last.views, view) {
+                    views.push(view);
+                }
+            }
+            _ => {
+                let columns = CallColumns::from_row(row)?;
+                total = columns.total;
+                calls.push(columns.into_call(view.map(|v| Views::Rows(vec![v]))));
+            }
+        }
+    }
+    Ok(Page { calls, total })
+}
+
+/// Runs the baseline statement (`sql::baseline`), for the comparison test.
+pub async fn list_baseline(
+    pool: &PgPool,
+    caller: &Caller,
+    scope: &Scope,
+    call: Option<Uuid>,
+    request: &ListRequest,
+    with_views: bool,
+) -> Result<Page, sqlx::Error> {
+    let statement = sql::baseline::list(caller, scope, call, request, with_views);
+    let rows = bind_all(sqlx::query(&statement.text()), &statement.binds)
+        .fetch_all(pool)
+        .await?;
+    let mut total = 0;
     let mut calls = Vec::with_capacity(rows.len());
-    for row in rows {
-        let row = ListRow::from_row(&row)?;
-        total = row.total;
-        calls.push(CallRow {
-            id: row.id,
-            extension: row.extension,
-            owner_id: row.owner_id,
-            owner_name: row.owner_name,
-            owner_user_id: row.owner_user_id,
-            published: row.published,
-            answered: row.answered,
-            nonce: row.nonce,
-            views: row.views.map(|v| v.0),
-        });
+    for row in &rows {
+        let columns = CallColumns::from_row(row)?;
+        total = columns.total;
+        let views: Option<sqlx::types::Json<Box<RawValue>>> = row.try_get("views")?;
+        calls.push(columns.into_call(views.map(|v| Views::Json(v.0))));
     }
     Ok(Page { calls, total })
 }

@@ -74,7 +74,8 @@ async fn list(
     let _rows = rows.admit(page_rows).await;
     let (path, query) = (req.path().to_string(), req.query_string().to_string());
     let render = move || {
-        serde_json::to_vec(&ListResponse::new(&page, &request, &path, &query))
+        ListResponse::new(&page, &request, &path, &query)
+            .to_json()
             .map_err(|e| ApiError::Internal(e.to_string()))
     };
     // A large page's JSON takes milliseconds of processor time: built on a thread of its own,

@@ -17,12 +17,14 @@ use crate::http::ApiError;
 /// The statements the service runs for `uri` (`/uapi/phoneCalls/...?...`) requested by `user`,
 /// in order, once its token is cached, and its path too when `paths_cached` (the service's
 /// caches are on: `TOKEN_CACHE_SECONDS` above zero). Resolution runs for real, since the page
-/// depends on it.
+/// depends on it. With `baseline`, the page statement is the one of before issue 10
+/// (`sql::baseline`), which the benchmark compares with.
 pub async fn for_request(
     pool: &PgPool,
     user: i64,
     uri: &str,
     paths_cached: bool,
+    baseline: bool,
 ) -> Result<Vec<Sql>, ApiError> {
     let row: Option<(String, Option<i64>)> =
         sqlx::query_as("SELECT role, organization_id FROM users WHERE id = $1")
@@ -60,7 +62,12 @@ pub async fn for_request(
         CallRef::Malformed => return Ok(statements),
     };
     let with_views = request.fields.contains(Field::PhoneCallView);
-    statements.push(sql::list(&caller, &scope, call, &request, with_views));
+    let page = if baseline {
+        sql::baseline::list
+    } else {
+        sql::list
+    };
+    statements.push(page(&caller, &scope, call, &request, with_views));
     Ok(statements)
 }
 

@@ -1,10 +1,11 @@
 //! The list's statements: what a path resolves to, and the page itself, with the caller's
-//! visibility ANDed outside the path's scope and the user's filter, each in parentheses.
+//! visibility (combined with the path's scope, see `visibility::calls`) ANDed outside the user's
+//! filter, each in parentheses.
 
 use uuid::Uuid;
 
-use super::filter::filter;
-use super::{ceil_micros, involves, Bind, Sql};
+use super::filter::{self, is_view_field};
+use super::{ceil_micros, Bind, Sql};
 use crate::auth::Caller;
 use crate::auth::Role;
 use crate::phone_calls::path::{ExtensionRef, ListPath, UserRef};
@@ -90,20 +91,6 @@ fn owner_resolution(caller: &Caller, extension: &ExtensionRef) -> Resolution {
     Resolution::Owner(sql)
 }
 
-fn scope(sql: &mut Sql, scope: &Scope) {
-    match scope {
-        Scope::Visible => {
-            sql.push("TRUE");
-        }
-        Scope::Extensions(ids) => {
-            let member = sql.fragment(|f| {
-                f.push(" = ANY(").bind(Bind::Ints(ids.clone())).push(")");
-            });
-            involves(sql, &member);
-        }
-    }
-}
-
 /// The sort expression over alias `alias`.
 fn sort_column(sort: SortBy) -> &'static str {
     match sort {
@@ -114,7 +101,7 @@ fn sort_column(sort: SortBy) -> &'static str {
     }
 }
 
-fn order_by(sql: &mut Sql, alias: &'static str, request: &ListRequest) {
+pub(super) fn order_by(sql: &mut Sql, alias: &'static str, request: &ListRequest) {
     let direction = if request.descending { " DESC" } else { " ASC" };
     let collate = if request.sort_by == SortBy::Extension {
         " COLLATE \"C\""
@@ -133,16 +120,31 @@ fn order_by(sql: &mut Sql, alias: &'static str, request: &ListRequest) {
         .push(direction);
 }
 
-const VIEWS_JSON: &str = "(SELECT json_agg(json_strip_nulls(json_build_object(
-    'id', v.view_id, 'extension', v.extension, 'source', v.source, 'destination', v.destination,
-    'flow', v.flow, 'status', v.status, 'ringing', uapi_date(v.ringing), 'callerId', v.caller_id,
-    'recording', uapi_date(v.recording), 'answered', uapi_date(v.answered), 'parked', uapi_date(v.parked),
-    'parkedPos', v.parked_pos, 'parkedBy', v.parked_by, 'onHold', uapi_date(v.on_hold), 'holder', v.holder,
-    'disposition', v.disposition)) ORDER BY v.view_id)
-  FROM phone_call_views v WHERE v.phone_call_id = p.id)";
+/// The columns of a view, one row per view of a page's call (`LEFT JOIN`: a call without views
+/// gives one row of NULLs), named as `repo` reads them.
+const VIEW_COLUMNS: &str = ", v.view_id, v.extension AS view_extension, v.source, v.destination, v.flow, \
+    v.status, v.ringing, v.caller_id, v.recording, v.answered AS view_answered, v.parked, v.parked_pos, \
+    v.parked_by, v.on_hold, v.holder, v.disposition";
 
-/// The one statement of a list request: the page of live calls, each with its owner, its views
-/// as JSON (unless `fields` leaves them out) and the count of every matching call.
+/// Whether the page itself reads every matching call, whatever its size: the calls that involve
+/// some extensions are found by index probes and then sorted, and so are the calls one of whose
+/// views matches a filter. Counting them as they pass (`count(*) OVER ()`) then costs nothing.
+/// Otherwise the page walks a sorted live index and stops after `count` rows, and
+/// `totalResults` is counted apart, only when the page is full.
+fn page_reads_every_match(caller: &Caller, scope_of_path: &Scope, request: &ListRequest) -> bool {
+    caller.role == Role::User
+        || matches!(scope_of_path, Scope::Extensions(_))
+        || request
+            .filter
+            .as_ref()
+            .is_some_and(|f| is_view_field(f.field))
+}
+
+/// The one statement of a list request: the page of live calls as plain rows (one per view of
+/// each call, or one per call when `fields` leaves the views out), each with its owner and the
+/// count of every matching call; `repo` turns them into the API's JSON. The caller's visibility,
+/// combined with the path's scope, the user's filter, `updatedSince` and the call id are written
+/// once and, when `totalResults` is counted apart, used twice with the same binds.
 pub fn list(
     caller: &Caller,
     scope_of_path: &Scope,
@@ -151,39 +153,77 @@ pub fn list(
     with_views: bool,
 ) -> Sql {
     let mut sql = Sql::default();
+    let matching = sql.fragment(|f| {
+        f.push("c.ended IS NULL AND (");
+        visibility::calls(f, caller, scope_of_path);
+        f.push(")");
+        if let Some(filter) = &request.filter {
+            f.push(" AND (");
+            filter::filter(f, filter, visibility::single_organization(caller));
+            f.push(")");
+        }
+        if let Some(since) = request.updated_since {
+            f.push(" AND c.updated >= ")
+                .bind(Bind::Date(ceil_micros(since)));
+        }
+        if let Some(id) = call {
+            f.push(" AND c.id = ").bind(Bind::Uuid(id));
+        }
+    });
+    let count = sql.fragment(|f| {
+        f.bind(Bind::Int(i64::from(request.count)));
+    });
+    let start = sql.fragment(|f| {
+        f.bind(Bind::Int(i64::from(request.start_index)));
+    });
+    let every_match = page_reads_every_match(caller, scope_of_path, request);
     sql.push(
-        "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, c.answered, \
-         c.nonce, count(*) OVER () AS total FROM phone_calls c WHERE c.ended IS NULL AND (",
+        "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, \
+         c.answered, c.nonce",
     );
-    visibility::condition(&mut sql, caller);
-    sql.push(") AND (");
-    scope(&mut sql, scope_of_path);
-    sql.push(")");
-    if let Some(f) = &request.filter {
-        sql.push(" AND (");
-        filter(&mut sql, f, visibility::single_organization(caller));
-        sql.push(")");
+    if every_match {
+        sql.push(", count(*) OVER () AS total");
     }
-    if let Some(since) = request.updated_since {
-        sql.push(" AND c.updated >= ")
-            .bind(Bind::Date(ceil_micros(since)));
-    }
-    if let Some(id) = call {
-        sql.push(" AND c.id = ").bind(Bind::Uuid(id));
-    }
+    sql.push(" FROM phone_calls c WHERE ")
+        .push_fragment(&matching);
     order_by(&mut sql, "c", request);
     sql.push(" LIMIT ")
-        .bind(Bind::Int(i64::from(request.count)));
-    sql.push(" OFFSET ")
-        .bind(Bind::Int(i64::from(request.start_index)));
+        .push_fragment(&count)
+        .push(" OFFSET ")
+        .push_fragment(&start);
     sql.push(
         ") SELECT p.id, p.extension, p.organization_id AS owner_id, o.name AS owner_name, \
-         e.user_id AS owner_user_id, p.published, p.answered, p.nonce, p.total, ",
+         e.user_id AS owner_user_id, p.published, p.answered, p.nonce, ",
     );
-    sql.push(if with_views { VIEWS_JSON } else { "NULL::json" });
-    sql.push(" AS views");
-    sql.push(" FROM page p JOIN organizations o ON o.id = p.organization_id JOIN extensions e ON e.id = p.extension_id");
+    if every_match {
+        sql.push("p.total");
+    } else {
+        // A page with fewer rows than asked for is the last one: it says how many match. Only
+        // a full page needs the count, which PostgreSQL then runs (an InitPlan runs when it is
+        // first needed) over the narrowest live index that answers it.
+        sql.push("CASE WHEN (SELECT count(*) FROM page) < ")
+            .push_fragment(&count)
+            .push(" THEN ")
+            .push_fragment(&start)
+            .push(" + (SELECT count(*) FROM page) ELSE (SELECT count(*) FROM phone_calls c WHERE ")
+            .push_fragment(&matching)
+            .push(") END");
+    }
+    sql.push(" AS total");
+    if with_views {
+        sql.push(VIEW_COLUMNS);
+    }
+    sql.push(
+        " FROM page p JOIN organizations o ON o.id = p.organization_id \
+         JOIN extensions e ON e.id = p.extension_id",
+    );
+    if with_views {
+        sql.push(" LEFT JOIN phone_call_views v ON v.phone_call_id = p.id");
+    }
     order_by(&mut sql, "p", request);
+    if with_views {
+        sql.push(", v.view_id");
+    }
     sql
 }
 
@@ -219,15 +259,19 @@ mod tests {
         assert_eq!(
             where_clause(&sql),
             "WHERE c.ended IS NULL AND (c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND \
-             x.extension_id IN (SELECT e.id FROM extensions e WHERE e.user_id = $1) UNION ALL SELECT v.phone_call_id \
-             FROM phone_call_views v WHERE v.call_live AND v.extension_id IN (SELECT e.id FROM extensions e WHERE \
-             e.user_id = $1))) AND (c.id IN (SELECT x.id FROM phone_calls x WHERE x.ended IS NULL AND \
-             x.extension_id = ANY($2) UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND \
-             v.extension_id = ANY($2)))"
+             x.extension_id = ANY(ARRAY(SELECT e.id FROM extensions e WHERE e.user_id = $1 AND e.id = ANY($2))) \
+             UNION ALL SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.extension_id = \
+             ANY(ARRAY(SELECT e.id FROM extensions e WHERE e.user_id = $1 AND e.id = ANY($2)))))"
         );
-        assert!(sql
-            .text()
-            .contains("ORDER BY c.published ASC, c.id ASC LIMIT $3 OFFSET $4)"));
+        let text = sql.text();
+        assert!(text.contains("ORDER BY c.published ASC, c.id ASC LIMIT $3 OFFSET $4)"));
+        // The user's page reads every matching call anyway: counted as they pass.
+        assert!(text.contains("count(*) OVER () AS total"), "{text}");
+        assert!(text.contains("p.total AS total"), "{text}");
+        assert!(
+            text.ends_with("ORDER BY p.published ASC, p.id ASC, v.view_id"),
+            "{text}"
+        );
         assert_eq!(
             sql.binds,
             vec![
@@ -250,7 +294,7 @@ mod tests {
         let sql = list(&caller, &Scope::Visible, None, &request, true);
         assert_eq!(
             where_clause(&sql),
-            "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (TRUE) AND (c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
+            "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
              WHERE v.call_live AND v.organization_id = $2 AND v.extension_id IN \
              (SELECT e.id FROM extensions e WHERE e.organization_id = $2) AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
              (n.number COLLATE \"C\" >= $3 AND n.number COLLATE \"C\" < $4))))"
@@ -280,7 +324,10 @@ mod tests {
         let sql = list(&admin, &Scope::Visible, None, &request, false);
         assert!(where_clause(&sql).contains("v.caller_id LIKE $1"));
         assert_eq!(sql.binds[0], Bind::Text("%50\\%\\_off\\\\%".into()));
-        assert!(sql.text().contains("NULL::json"));
+        let text = sql.text();
+        assert!(!text.contains("phone_call_views v ON"), "{text}");
+        // A view filter: the page reads every call with a matching view, counted as they pass.
+        assert!(text.contains("count(*) OVER ()"), "{text}");
 
         let request =
             parse("filterBy=status&filterOp=inArray&filterValue=3,5&sortBy=extension").unwrap();
@@ -290,6 +337,35 @@ mod tests {
         assert!(sql
             .text()
             .contains("ORDER BY c.extension COLLATE \"C\" ASC, c.id ASC"));
+    }
+
+    #[test]
+    fn a_page_read_from_a_sorted_index_is_counted_apart_when_it_is_full() {
+        let admin = Caller {
+            user_id: 1,
+            role: Role::Admin,
+            organization_id: None,
+        };
+        let request =
+            parse("count=100&sortOrder=descending&filterBy=published&filterOp=greaterThan&filterValue=2026-11-28T00:00:00Z")
+                .unwrap();
+        let sql = list(&admin, &Scope::Visible, None, &request, true);
+        assert_eq!(
+            sql.text(),
+            "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, c.answered, \
+             c.nonce FROM phone_calls c WHERE c.ended IS NULL AND (TRUE) AND (c.published > $1) ORDER BY c.published \
+             DESC, c.id DESC LIMIT $2 OFFSET $3) SELECT p.id, p.extension, p.organization_id AS owner_id, o.name AS \
+             owner_name, e.user_id AS owner_user_id, p.published, p.answered, p.nonce, CASE WHEN (SELECT count(*) FROM \
+             page) < $2 THEN $3 + (SELECT count(*) FROM page) ELSE (SELECT count(*) FROM phone_calls c WHERE c.ended IS \
+             NULL AND (TRUE) AND (c.published > $1)) END AS total, v.view_id, v.extension AS view_extension, v.source, \
+             v.destination, v.flow, v.status, v.ringing, v.caller_id, v.recording, v.answered AS view_answered, \
+             v.parked, v.parked_pos, v.parked_by, v.on_hold, v.holder, v.disposition FROM page p JOIN organizations o \
+             ON o.id = p.organization_id JOIN extensions e ON e.id = p.extension_id LEFT JOIN phone_call_views v ON \
+             v.phone_call_id = p.id ORDER BY p.published DESC, p.id DESC, v.view_id"
+        );
+        assert_eq!(sql.binds.len(), 3);
+        assert_eq!(sql.binds[1], Bind::Int(100));
+        assert_eq!(sql.binds[2], Bind::Int(0));
     }
 
     #[test]
@@ -338,7 +414,10 @@ mod tests {
         ))
         .unwrap();
         let sql = list(&switch, &Scope::Visible, Some(id), &request, true);
-        assert_eq!(where_clause(&sql), "WHERE c.ended IS NULL AND (FALSE) AND (TRUE) AND (c.id = $1) AND c.updated >= $2 AND c.id = $3");
+        assert_eq!(
+            where_clause(&sql),
+            "WHERE c.ended IS NULL AND (FALSE) AND (c.id = $1) AND c.updated >= $2 AND c.id = $3"
+        );
         let upper = list(
             &switch,
             &Scope::Visible,
