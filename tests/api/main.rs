@@ -9,6 +9,7 @@ mod docs;
 mod fuzz;
 mod hardening;
 mod health;
+mod list_compare;
 mod list_errors;
 mod list_filters;
 mod list_offline;

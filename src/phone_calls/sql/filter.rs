@@ -23,6 +23,14 @@ pub fn like_contains(value: &str) -> String {
     pattern
 }
 
+/// A LIKE pattern matching numbers joined by U+001F, each after a U+001F, when one of them
+/// starts with `prefix` (which cannot contain U+001F: query parsing refuses control characters).
+fn like_element_prefix(prefix: &str) -> String {
+    let mut pattern = like_contains(prefix);
+    pattern.insert(1, '\u{1f}');
+    pattern
+}
+
 /// The least string greater than every string that starts with `prefix` (in byte order, which
 /// for UTF-8 is code point order), or `None` when there is none.
 pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
@@ -232,6 +240,15 @@ fn numbers_condition(sql: &mut Sql, column: &'static str, op: FilterOp, value: &
         (FilterOp::Present, _) => {
             sql.push("cardinality(").push(column).push(") > 0");
         }
+        (FilterOp::StartsWith, FilterValue::Text(v)) => {
+            // Some number starts with the prefix: the numbers, each after a U+001F, contain
+            // U+001F and the prefix. Two built-in functions and one LIKE per view, where
+            // unnesting the numbers ran a subquery per view.
+            sql.push("(chr(31) || array_to_string(")
+                .push(column)
+                .push(", chr(31))) LIKE ")
+                .bind(Bind::Text(like_element_prefix(v)));
+        }
         _ => {
             sql.push("EXISTS (SELECT 1 FROM unnest(")
                 .push(column)
@@ -242,44 +259,83 @@ fn numbers_condition(sql: &mut Sql, column: &'static str, op: FilterOp, value: &
     }
 }
 
+/// How a view-level filter meets the calls of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ViewMatch {
+    /// The matching live views are found first, through their own indexes, then their calls
+    /// (a semi-join): right when the page reads every match anyway, and for counting.
+    Set,
+    /// Each call is tested as the page walks its sorted index, by probing that call's own views,
+    /// and the page stops after `count` calls. `OFFSET 0` keeps the test a subplan that
+    /// PostgreSQL cannot turn into a join, so the plan does not hang on its estimate of how many
+    /// views match (which it cannot make across the two tables: it guessed one call where there
+    /// were 894, and read them all to sort them).
+    Probe,
+}
+
+/// Whether one organization's views matching the filter are found in an index without the table
+/// (the live status and flow indexes, led by value and organization: migration 0011), which
+/// makes probing each call's views as cheap as an index lookup.
+pub(super) fn probes_by_index(filter: &Filter) -> bool {
+    matches!(filter.field, FilterField::Status | FilterField::Flow)
+}
+
 /// The user's filter as a condition on call `c`. `organization`: the one organization every
-/// visible call belongs to, when the caller sees only one.
-pub(super) fn filter(sql: &mut Sql, filter: &Filter, organization: Option<i64>) {
-    if is_view_field(filter.field) {
-        // As a semi-join, PostgreSQL may either look each candidate call's views up by key or
-        // find the matching live views first through their own indexes. A view is in its
-        // call's organization, on an extension of it (the database enforces both), so when
-        // every visible call is in one organization, so are the views worth testing. Saying so
-        // lets PostgreSQL reach the organization's live views through its extensions (the live
-        // extension index) and test the filter, which may be costly (a prefix of any number of
-        // a view, say), on those alone: without it, it tested the filter on every live view.
-        sql.push("c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ");
-        if let Some(org) = organization {
-            let org = sql.fragment(|f| {
-                f.bind(Bind::Int(org));
-            });
-            sql.push("v.organization_id = ").push_fragment(&org);
-            // Status and flow have live indexes led by the value and then the organization
-            // (migration 0011): PostgreSQL reads exactly the organization's matching views
-            // there, without touching the table. The other fields are reached through the
-            // organization's extensions.
-            if !matches!(filter.field, FilterField::Status | FilterField::Flow) {
-                sql.push(" AND v.extension_id IN (SELECT e.id FROM extensions e WHERE e.organization_id = ")
-                    .push_fragment(&org)
-                    .push(")");
-            }
-            sql.push(" AND ");
-        }
+/// visible call belongs to, when the caller sees only one. `how`: how a view-level filter meets
+/// the calls (a call-level one is a plain condition either way).
+pub(super) fn filter(sql: &mut Sql, filter: &Filter, organization: Option<i64>, how: ViewMatch) {
+    if !is_view_field(filter.field) {
         condition(sql, filter);
-        sql.push(")");
-    } else {
-        condition(sql, filter);
+        return;
     }
+    // A view is in its call's organization, on an extension of it (the database enforces
+    // both), so when every visible call is in one organization, so are the views worth
+    // testing. Saying so lets PostgreSQL read only the organization's live views: through the
+    // status and flow indexes, or through its extensions (the live extension index), where it
+    // tests the filter, which may be costly (a prefix of any number of a view, say), on those
+    // alone; without it, it tested the filter on every live view.
+    let org = organization.map(|org| {
+        sql.fragment(|f| {
+            f.bind(Bind::Int(org));
+        })
+    });
+    match how {
+        ViewMatch::Set => {
+            sql.push(
+                "c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ",
+            );
+        }
+        ViewMatch::Probe => {
+            sql.push("EXISTS (SELECT 1 FROM phone_call_views v WHERE v.phone_call_id = c.id AND v.call_live AND ");
+        }
+    }
+    if let Some(org) = &org {
+        sql.push("v.organization_id = ").push_fragment(org);
+        if how == ViewMatch::Set && !probes_by_index(filter) {
+            sql.push(
+                " AND v.extension_id IN (SELECT e.id FROM extensions e WHERE e.organization_id = ",
+            )
+            .push_fragment(org)
+            .push(")");
+        }
+        sql.push(" AND ");
+    }
+    condition(sql, filter);
+    sql.push(match how {
+        ViewMatch::Set => ")",
+        ViewMatch::Probe => " OFFSET 0)",
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_element_prefix_follows_a_separator_and_keeps_wildcards_literal() {
+        assert_eq!(like_element_prefix("+4420"), "%\u{1f}+4420%");
+        assert_eq!(like_element_prefix("5%_\\"), "%\u{1f}5\\%\\_\\\\%");
+    }
 
     #[test]
     fn prefix_bounds_step_the_last_character() {

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::filter::{self, is_view_field};
+use super::filter::{self, is_view_field, ViewMatch};
 use super::{ceil_micros, Bind, Sql};
 use crate::auth::Caller;
 use crate::auth::Role;
@@ -126,25 +126,69 @@ const VIEW_COLUMNS: &str = ", v.view_id, v.extension AS view_extension, v.source
     v.status, v.ringing, v.caller_id, v.recording, v.answered AS view_answered, v.parked, v.parked_pos, \
     v.parked_by, v.on_hold, v.holder, v.disposition";
 
-/// Whether the page itself reads every matching call, whatever its size: the calls that involve
-/// some extensions are found by index probes and then sorted, and so are the calls one of whose
-/// views matches a filter. Counting them as they pass (`count(*) OVER ()`) then costs nothing.
-/// Otherwise the page walks a sorted live index and stops after `count` rows, and
-/// `totalResults` is counted apart, only when the page is full.
-fn page_reads_every_match(caller: &Caller, scope_of_path: &Scope, request: &ListRequest) -> bool {
-    caller.role == Role::User
-        || matches!(scope_of_path, Scope::Extensions(_))
-        || request
-            .filter
-            .as_ref()
-            .is_some_and(|f| is_view_field(f.field))
+/// How the page statement finds its calls: decided by the request's shape, never left to
+/// PostgreSQL's estimates, which go wrong across calls and views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PagePlan {
+    /// The page reads every matching call whatever its size: the calls that involve some
+    /// extensions are found by index probes and then sorted, and so are the calls one of whose
+    /// views matches a filter (an organization's status and flow filters aside). Counting them
+    /// as they pass (`count(*) OVER ()`) then costs nothing.
+    EveryMatch,
+    /// The page walks a sorted live index and stops after `count` calls (testing each call's
+    /// own views when the filter is on them: `probe_views`); `totalResults` is counted apart,
+    /// and only when the page is full.
+    SortedWalk { probe_views: bool },
+}
+
+fn page_plan(caller: &Caller, scope_of_path: &Scope, request: &ListRequest) -> PagePlan {
+    let membership = caller.role == Role::User || matches!(scope_of_path, Scope::Extensions(_));
+    match &request.filter {
+        _ if membership => PagePlan::EveryMatch,
+        Some(f) if is_view_field(f.field) => {
+            if visibility::single_organization(caller).is_some() && filter::probes_by_index(f) {
+                PagePlan::SortedWalk { probe_views: true }
+            } else {
+                PagePlan::EveryMatch
+            }
+        }
+        _ => PagePlan::SortedWalk { probe_views: false },
+    }
+}
+
+/// The conditions on call `c` of a page: live, visible to the caller within the path's scope,
+/// matching the user's filter (its view-level part met as `how` says), `updatedSince`, the id.
+fn matching(
+    sql: &mut Sql,
+    caller: &Caller,
+    scope_of_path: &Scope,
+    call: Option<Uuid>,
+    request: &ListRequest,
+    how: ViewMatch,
+) {
+    sql.push("c.ended IS NULL AND (");
+    visibility::calls(sql, caller, scope_of_path);
+    sql.push(")");
+    if let Some(f) = &request.filter {
+        sql.push(" AND (");
+        filter::filter(sql, f, visibility::single_organization(caller), how);
+        sql.push(")");
+    }
+    if let Some(since) = request.updated_since {
+        sql.push(" AND c.updated >= ")
+            .bind(Bind::Date(ceil_micros(since)));
+    }
+    if let Some(id) = call {
+        sql.push(" AND c.id = ").bind(Bind::Uuid(id));
+    }
 }
 
 /// The one statement of a list request: the page of live calls as plain rows (one per view of
 /// each call, or one per call when `fields` leaves the views out), each with its owner and the
 /// count of every matching call; `repo` turns them into the API's JSON. The caller's visibility,
 /// combined with the path's scope, the user's filter, `updatedSince` and the call id are written
-/// once and, when `totalResults` is counted apart, used twice with the same binds.
+/// once and, when `totalResults` is counted apart, used twice with the same binds (written
+/// twice when the page probes views and the count matches them as a set).
 pub fn list(
     caller: &Caller,
     scope_of_path: &Scope,
@@ -153,30 +197,19 @@ pub fn list(
     with_views: bool,
 ) -> Sql {
     let mut sql = Sql::default();
-    let matching = sql.fragment(|f| {
-        f.push("c.ended IS NULL AND (");
-        visibility::calls(f, caller, scope_of_path);
-        f.push(")");
-        if let Some(filter) = &request.filter {
-            f.push(" AND (");
-            filter::filter(f, filter, visibility::single_organization(caller));
-            f.push(")");
-        }
-        if let Some(since) = request.updated_since {
-            f.push(" AND c.updated >= ")
-                .bind(Bind::Date(ceil_micros(since)));
-        }
-        if let Some(id) = call {
-            f.push(" AND c.id = ").bind(Bind::Uuid(id));
-        }
-    });
+    let plan = page_plan(caller, scope_of_path, request);
+    let how = match plan {
+        PagePlan::SortedWalk { probe_views: true } => ViewMatch::Probe,
+        _ => ViewMatch::Set,
+    };
+    let walked = sql.fragment(|f| matching(f, caller, scope_of_path, call, request, how));
     let count = sql.fragment(|f| {
         f.bind(Bind::Int(i64::from(request.count)));
     });
     let start = sql.fragment(|f| {
         f.bind(Bind::Int(i64::from(request.start_index)));
     });
-    let every_match = page_reads_every_match(caller, scope_of_path, request);
+    let every_match = plan == PagePlan::EveryMatch;
     sql.push(
         "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, \
          c.answered, c.nonce",
@@ -185,7 +218,7 @@ pub fn list(
         sql.push(", count(*) OVER () AS total");
     }
     sql.push(" FROM phone_calls c WHERE ")
-        .push_fragment(&matching);
+        .push_fragment(&walked);
     order_by(&mut sql, "c", request);
     sql.push(" LIMIT ")
         .push_fragment(&count)
@@ -200,13 +233,18 @@ pub fn list(
     } else {
         // A page with fewer rows than asked for is the last one: it says how many match. Only
         // a full page needs the count, which PostgreSQL then runs (an InitPlan runs when it is
-        // first needed) over the narrowest live index that answers it.
+        // first needed) over the narrowest live indexes that answer it, matching views as a set.
+        let counted = if how == ViewMatch::Set {
+            walked
+        } else {
+            sql.fragment(|f| matching(f, caller, scope_of_path, call, request, ViewMatch::Set))
+        };
         sql.push("CASE WHEN (SELECT count(*) FROM page) < ")
             .push_fragment(&count)
             .push(" THEN ")
             .push_fragment(&start)
             .push(" + (SELECT count(*) FROM page) ELSE (SELECT count(*) FROM phone_calls c WHERE ")
-            .push_fragment(&matching)
+            .push_fragment(&counted)
             .push(") END");
     }
     sql.push(" AS total");
@@ -284,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn an_organization_page_filters_destination_by_prefix_as_a_range() {
+    fn an_organization_page_filters_destination_by_prefix_with_one_like() {
         let caller = Caller {
             user_id: 2,
             role: Role::Organization,
@@ -296,8 +334,8 @@ mod tests {
             where_clause(&sql),
             "WHERE c.ended IS NULL AND (c.organization_id = $1) AND (c.id IN (SELECT v.phone_call_id FROM phone_call_views v \
              WHERE v.call_live AND v.organization_id = $2 AND v.extension_id IN \
-             (SELECT e.id FROM extensions e WHERE e.organization_id = $2) AND EXISTS (SELECT 1 FROM unnest(v.destination) AS n(number) WHERE \
-             (n.number COLLATE \"C\" >= $3 AND n.number COLLATE \"C\" < $4))))"
+             (SELECT e.id FROM extensions e WHERE e.organization_id = $2) AND (chr(31) || array_to_string(v.destination, chr(31))) \
+             LIKE $3))"
         );
         assert!(sql.text().contains("ORDER BY c.published DESC, c.id DESC"));
         assert_eq!(
@@ -305,10 +343,51 @@ mod tests {
             vec![
                 Bind::Int(3),
                 Bind::Int(3),
-                Bind::Text("+4420".into()),
-                Bind::Text("+4421".into()),
+                Bind::Text("%\u{1f}+4420%".into()),
                 Bind::Int(100),
                 Bind::Int(0)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_organizations_status_filter_probes_each_walked_call_and_counts_the_views_as_a_set() {
+        let caller = Caller {
+            user_id: 2,
+            role: Role::Organization,
+            organization_id: Some(3),
+        };
+        let sql = list(
+            &caller,
+            &Scope::Visible,
+            None,
+            &parse("filterBy=status&filterValue=5").unwrap(),
+            false,
+        );
+        assert_eq!(
+            sql.text(),
+            "WITH page AS (SELECT c.id, c.extension, c.extension_id, c.organization_id, c.published, c.answered, \
+             c.nonce FROM phone_calls c WHERE c.ended IS NULL AND (c.organization_id = $1) AND (EXISTS (SELECT 1 FROM \
+             phone_call_views v WHERE v.phone_call_id = c.id AND v.call_live AND v.organization_id = $2 AND v.status = \
+             $3 OFFSET 0)) ORDER BY c.published ASC, c.id ASC LIMIT $4 OFFSET $5) SELECT p.id, p.extension, \
+             p.organization_id AS owner_id, o.name AS owner_name, e.user_id AS owner_user_id, p.published, p.answered, \
+             p.nonce, CASE WHEN (SELECT count(*) FROM page) < $4 THEN $5 + (SELECT count(*) FROM page) ELSE (SELECT \
+             count(*) FROM phone_calls c WHERE c.ended IS NULL AND (c.organization_id = $6) AND (c.id IN (SELECT \
+             v.phone_call_id FROM phone_call_views v WHERE v.call_live AND v.organization_id = $7 AND v.status = $8))) \
+             END AS total FROM page p JOIN organizations o ON o.id = p.organization_id JOIN extensions e ON e.id = \
+             p.extension_id ORDER BY p.published ASC, p.id ASC"
+        );
+        assert_eq!(
+            sql.binds,
+            vec![
+                Bind::Int(3),
+                Bind::Int(3),
+                Bind::Int(5),
+                Bind::Int(20),
+                Bind::Int(0),
+                Bind::Int(3),
+                Bind::Int(3),
+                Bind::Int(5)
             ]
         );
     }
