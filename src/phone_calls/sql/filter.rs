@@ -259,72 +259,79 @@ fn numbers_condition(sql: &mut Sql, column: &'static str, op: FilterOp, value: &
     }
 }
 
-/// How a view-level filter meets the calls of a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ViewMatch {
-    /// The matching live views are found first, through their own indexes, then their calls
-    /// (a semi-join): right when the page reads every match anyway, and for counting.
-    Set,
-    /// Each call is tested as the page walks its sorted index, by probing that call's own views,
-    /// and the page stops after `count` calls. `OFFSET 0` keeps the test a subplan that
-    /// PostgreSQL cannot turn into a join, so the plan does not hang on its estimate of how many
-    /// views match (which it cannot make across the two tables: it guessed one call where there
-    /// were 894, and read them all to sort them).
-    Probe,
-}
-
 /// Whether one organization's views matching the filter are found in an index without the table
-/// (the live status and flow indexes, led by value and organization: migration 0011), which
-/// makes probing each call's views as cheap as an index lookup.
+/// by seeking, not scanning a range: an equality or a list of status or flow, whose live
+/// indexes are led by value and organization (migration 0011). Probing a call's views is then
+/// one index lookup.
 pub(super) fn probes_by_index(filter: &Filter) -> bool {
     matches!(filter.field, FilterField::Status | FilterField::Flow)
+        && matches!(filter.op, FilterOp::Equals | FilterOp::InArray)
 }
 
-/// The user's filter as a condition on call `c`. `organization`: the one organization every
-/// visible call belongs to, when the caller sees only one. `how`: how a view-level filter meets
-/// the calls (a call-level one is a plain condition either way).
-pub(super) fn filter(sql: &mut Sql, filter: &Filter, organization: Option<i64>, how: ViewMatch) {
-    if !is_view_field(filter.field) {
-        condition(sql, filter);
-        return;
-    }
-    // A view is in its call's organization, on an extension of it (the database enforces
-    // both), so when every visible call is in one organization, so are the views worth
-    // testing. Saying so lets PostgreSQL read only the organization's live views: through the
-    // status and flow indexes, or through its extensions (the live extension index), where it
-    // tests the filter, which may be costly (a prefix of any number of a view, say), on those
-    // alone; without it, it tested the filter on every live view.
-    let org = organization.map(|org| {
-        sql.fragment(|f| {
-            f.bind(Bind::Int(org));
-        })
-    });
-    match how {
-        ViewMatch::Set => {
+/// A call-level filter as a condition on call `c`.
+pub(super) fn on_call(sql: &mut Sql, filter: &Filter) {
+    debug_assert!(!is_view_field(filter.field));
+    condition(sql, filter);
+}
+
+/// A view-level filter as a condition on call `c`: one of its live views matches, found by
+/// probing that call's own views. `OFFSET 0` keeps the probe a subplan that PostgreSQL cannot
+/// turn into a join, so that whatever it estimates, the calls drive: used where they are few
+/// (a user's) or walked in order and few are needed (an organization's status and flow).
+/// `organization`: the one organization every visible call belongs to, when the caller sees
+/// only one. The views are read by the call's key, then tested; but for an organization's
+/// status or flow, which one lookup of its index answers ([`probes_by_index`]). Given the test
+/// itself, a generic plan (which cannot know how many views a value matches) read the call's
+/// views out of the filter's own index, scanning every view of a caller id prefix for each call.
+pub(super) fn probe_views(sql: &mut Sql, filter: &Filter, organization: Option<i64>) {
+    match organization {
+        Some(org) if probes_by_index(filter) => {
             sql.push(
-                "c.id IN (SELECT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ",
-            );
+                "EXISTS (SELECT 1 FROM phone_call_views v WHERE v.phone_call_id = c.id \
+                 AND v.call_live AND v.organization_id = ",
+            )
+            .bind(Bind::Int(org))
+            .push(" AND ");
+            condition(sql, filter);
+            sql.push(" OFFSET 0)");
         }
-        ViewMatch::Probe => {
-            sql.push("EXISTS (SELECT 1 FROM phone_call_views v WHERE v.phone_call_id = c.id AND v.call_live AND ");
+        _ => {
+            sql.push(
+                "EXISTS (SELECT 1 FROM (SELECT * FROM phone_call_views v WHERE v.phone_call_id = c.id \
+                 OFFSET 0) AS v WHERE v.call_live AND ",
+            );
+            condition(sql, filter);
+            sql.push(")");
         }
     }
-    if let Some(org) = &org {
-        sql.push("v.organization_id = ").push_fragment(org);
-        if how == ViewMatch::Set && !probes_by_index(filter) {
+}
+
+/// The ids of the calls one of whose live views matches a view-level filter (a `SELECT` of
+/// distinct `phone_call_id`), for the views to drive: found through the views' own indexes.
+/// `organization` as for [`probe_views`].
+pub(super) fn matching_views(sql: &mut Sql, filter: &Filter, organization: Option<i64>) {
+    sql.push("SELECT DISTINCT v.phone_call_id FROM phone_call_views v WHERE v.call_live AND ");
+    if let Some(org) = organization {
+        // A view is in its call's organization, on an extension of it (the database enforces
+        // both), so when every visible call is in one organization, so are the views worth
+        // testing. Saying so lets PostgreSQL read only the organization's live views: through
+        // the status and flow indexes, or through its extensions (the live extension index),
+        // where it tests the filter, which may be costly (a prefix of any number of a view,
+        // say), on those alone; without it, it tested the filter on every live view.
+        let org = sql.fragment(|f| {
+            f.bind(Bind::Int(org));
+        });
+        sql.push("v.organization_id = ").push_fragment(&org);
+        if !probes_by_index(filter) {
             sql.push(
                 " AND v.extension_id IN (SELECT e.id FROM extensions e WHERE e.organization_id = ",
             )
-            .push_fragment(org)
+            .push_fragment(&org)
             .push(")");
         }
         sql.push(" AND ");
     }
     condition(sql, filter);
-    sql.push(match how {
-        ViewMatch::Set => ")",
-        ViewMatch::Probe => " OFFSET 0)",
-    });
 }
 
 #[cfg(test)]
