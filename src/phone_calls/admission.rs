@@ -1,17 +1,17 @@
 //! How many rows of list pages are built at once (`LIST_ROWS_IN_FLIGHT`), which bounds the
 //! memory that large pages take together.
 //!
-//! A page is admitted after its statement has run, for the rows that actually came back: a
-//! request of `count=5000` over 80 matching calls costs 80 permits, not 5000. Pages of at most
+//! A page is admitted before its statement runs, for the rows it asks for (`count`, or one for
+//! a call by id): a page's JSON is written as its rows arrive (`model::PageWriter`), so what it
+//! holds is at most that many calls' JSON, never its rows on top. Pages of at most
 //! [`SMALL_PAGE`] rows never wait: they cannot hold much memory, and must never queue behind a
 //! large page they have nothing to do with. Large pages wait first come, first served; the wait
 //! is bounded by the request's deadline (see `middleware`).
 //!
-//! Before that, the statements of requests that may return more than [`SMALL_PAGE`] rows take
-//! turns on at most a quarter of the request pool (at least one connection), so that a burst of
-//! large requests never takes the connections, nor most of the database's processors, from the
-//! small ones. This also bounds the rows fetched before admission: at most that many statements
-//! of at most 5000 rows run at once.
+//! Then the statements of requests that may return more than [`SMALL_PAGE`] rows take turns on
+//! at most a quarter of the request pool (at least one connection), so that a burst of large
+//! requests never takes the connections, nor most of the database's processors, from the
+//! small ones.
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 

@@ -1,7 +1,7 @@
 //! The PhoneCall resource and the list envelope as JSON (spec §2.4, §2.5): nulls left out,
 //! dates in UTC with `Z`, the `fields` projection, and `next`/`prev` links.
 
-use std::io;
+use std::io::{self, Write as _};
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::query::{self, Field, Fields, ListRequest};
-use super::repo::{CallRow, Page, ViewRow, Views};
+use super::repo::{CallRow, ViewRow, Views};
 use crate::time::format_utc;
 
 #[derive(Serialize)]
@@ -146,65 +146,104 @@ impl<'a> ViewJson<'a> {
     }
 }
 
-/// A page of the list.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListResponse<'a> {
-    start_index: u32,
-    items_per_page: u32,
-    total_results: i64,
-    entry: Vec<Entry<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prev: Option<String>,
+/// A page of the list as JSON, written as its calls arrive: a page of 5,000 calls is held as
+/// its JSON alone, never as rows and calls and JSON at once. The bytes are those of serde's
+/// compact form of `{startIndex, itemsPerPage, totalResults, entry, next, prev}`, but for a
+/// space after the comma between the views of a call: PostgreSQL's `json_agg` wrote that space
+/// when it built the views (before issue 10), and the answers stay byte for byte what clients
+/// have always received (`tests/api/list_compare.rs`).
+pub struct PageWriter {
+    start: u32,
+    count: u32,
+    fields: Fields,
+    /// The request's own path and query, which `next` and `prev` repeat.
+    path: String,
+    query: String,
+    body: Vec<u8>,
+    calls: usize,
+    total: i64,
+    failed: Option<serde_json::Error>,
 }
 
-impl<'a> ListResponse<'a> {
-    /// `path` and `query` are the request's own, so that `next` and `prev` repeat it.
-    pub fn new(page: &'a Page, request: &ListRequest, path: &str, query: &str) -> Self {
-        let (start, count) = (request.start_index, request.count);
-        let next = (i64::from(start) + i64::from(count) < page.total)
-            .then(|| page_link(path, query, start + count));
-        let prev = (start > 0).then(|| page_link(path, query, start.saturating_sub(count)));
-        ListResponse {
-            start_index: start,
-            items_per_page: count,
-            total_results: page.total,
-            entry: page
-                .calls
-                .iter()
-                .map(|call| Entry::new(call, request.fields))
-                .collect(),
-            next,
-            prev,
+impl PageWriter {
+    pub fn new(request: &ListRequest, path: String, query: String) -> Self {
+        PageWriter {
+            start: request.start_index,
+            count: request.count,
+            fields: request.fields,
+            path,
+            query,
+            body: Vec::new(),
+            calls: 0,
+            total: 0,
+            failed: None,
         }
     }
-}
 
-impl ListResponse<'_> {
-    /// The page as JSON: compact, but for a space after the comma between the views of a call.
-    /// PostgreSQL's `json_agg` wrote that space when it built the views (before issue 10), and
-    /// the answers stay byte for byte what clients have always received.
-    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        let mut body = Vec::with_capacity(256 + 512 * self.entry.len());
-        let mut serializer =
-            serde_json::Serializer::with_formatter(&mut body, ViewsSpaced::default());
-        self.serialize(&mut serializer)?;
-        Ok(body)
+    /// Adds the page's next call; `total` is the count of every matching call.
+    pub fn push(&mut self, call: &CallRow, total: i64) {
+        if self.calls == 0 {
+            self.total = total;
+            self.body
+                .reserve(256 + 640 * (self.count as usize).min(SMALL_PAGE_HINT));
+            let _ = write!(
+                self.body,
+                "{{\"startIndex\":{},\"itemsPerPage\":{},\"totalResults\":{total},\"entry\":[",
+                self.start, self.count
+            );
+        } else {
+            self.body.push(b',');
+        }
+        self.calls += 1;
+        let formatter = ViewsSpaced {
+            open: Vec::new(),
+            views_depth: 2,
+        };
+        let mut serializer = serde_json::Serializer::with_formatter(&mut self.body, formatter);
+        if let Err(e) = Entry::new(call, self.fields).serialize(&mut serializer) {
+            self.failed.get_or_insert(e);
+        }
+    }
+
+    /// How many calls the page has so far.
+    pub fn calls(&self) -> usize {
+        self.calls
+    }
+
+    /// The page's JSON, or `None` when it has no call.
+    pub fn finish(mut self) -> serde_json::Result<Option<Vec<u8>>> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if self.calls == 0 {
+            return Ok(None);
+        }
+        self.body.push(b']');
+        let (start, count) = (self.start, self.count);
+        if i64::from(start) + i64::from(count) < self.total {
+            self.body.extend_from_slice(b",\"next\":");
+            let link = page_link(&self.path, &self.query, start + count);
+            serde_json::to_writer(&mut self.body, &link)?;
+        }
+        if start > 0 {
+            self.body.extend_from_slice(b",\"prev\":");
+            let link = page_link(&self.path, &self.query, start.saturating_sub(count));
+            serde_json::to_writer(&mut self.body, &link)?;
+        }
+        self.body.push(b'}');
+        Ok(Some(self.body))
     }
 }
 
-/// Which containers (`true`: an array) are open where the formatter writes.
-#[derive(Default)]
+/// The most calls whose JSON room is reserved up front.
+const SMALL_PAGE_HINT: usize = 100;
+
+/// Which containers (`true`: an array) are open where the formatter writes, and how deep the
+/// `phoneCallView` arrays are: the only arrays that deep (two when a call is written alone: the
+/// call, its views).
 struct ViewsSpaced {
     open: Vec<bool>,
-}
-
-impl ViewsSpaced {
-    /// The `phoneCallView` arrays are the only arrays four containers deep: the page, `entry`, a
-    /// call, its views.
-    const VIEWS_DEPTH: usize = 4;
+    views_depth: usize,
 }
 
 impl Formatter for ViewsSpaced {
@@ -233,7 +272,7 @@ impl Formatter for ViewsSpaced {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if !first && self.open.len() == Self::VIEWS_DEPTH && self.open.last() == Some(&true) {
+        if !first && self.open.len() == self.views_depth && self.open.last() == Some(&true) {
             writer.write_all(b", ")
         } else {
             CompactFormatter.begin_array_value(writer, first)

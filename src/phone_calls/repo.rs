@@ -2,6 +2,7 @@
 //! running the statement that `sql` compiles.
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
@@ -152,13 +153,6 @@ impl CallColumns {
     }
 }
 
-/// A page of calls and the count of every call that matches.
-#[derive(Debug)]
-pub struct Page {
-    pub calls: Vec<CallRow>,
-    pub total: i64,
-}
-
 pub fn bind_all<'q>(
     mut query: Query<'q, Postgres, PgArguments>,
     binds: &'q [Bind],
@@ -178,8 +172,10 @@ pub fn bind_all<'q>(
     query
 }
 
-/// Runs the list statement. Its rows come sorted by call, then by view: consecutive rows of one
-/// call are its views (a call without views, or a page without them, has one row).
+/// Runs the list statement and hands each call of the page, in order, to `each`, with the
+/// count of every matching call. Its rows come sorted by call, then by view: consecutive rows
+/// of one call are its views (a call without views, or a page without them, has one row). Rows
+/// are turned into calls as they arrive, so that a large page is never held as rows.
 pub async fn list(
     pool: &PgPool,
     caller: &Caller,
@@ -187,37 +183,44 @@ pub async fn list(
     call: Option<Uuid>,
     request: &ListRequest,
     with_views: bool,
-) -> Result<Page, sqlx::Error> {
+    mut each: impl FnMut(&CallRow, i64),
+) -> Result<(), sqlx::Error> {
     let statement = sql::list(caller, scope, call, request, with_views);
-    let rows = bind_all(sqlx::query(&statement.text()), &statement.binds)
-        .fetch_all(pool)
-        .await?;
-    let mut total = 0;
-    let mut calls: Vec<CallRow> = Vec::new();
-    for row in &rows {
+    let text = statement.text();
+    let mut rows = bind_all(sqlx::query(&text), &statement.binds).fetch(pool);
+    let mut current: Option<(CallRow, i64)> = None;
+    while let Some(row) = rows.try_next().await? {
+        let row = &row;
         let id: Uuid = row.try_get("id")?;
         let view = if with_views && row.try_get::<Option<&str>, _>("view_id")?.is_some() {
             Some(ViewRow::from_row(row)?)
         } else {
             None
         };
-        match calls.last_mut() {
-            Some(last) if last.id == id => {
-                if let (Some(Views::Rows(views)), Some(view)) = (&mut last.views, view) {
+        match &mut current {
+            Some((call, _)) if call.id == id => {
+                if let (Some(Views::Rows(views)), Some(view)) = (&mut call.views, view) {
                     views.push(view);
                 }
             }
             _ => {
+                if let Some((done, total)) = current.take() {
+                    each(&done, total);
+                }
                 let columns = CallColumns::from_row(row)?;
-                total = columns.total;
-                calls.push(columns.into_call(view.map(|v| Views::Rows(vec![v]))));
+                let total = columns.total;
+                current = Some((columns.into_call(view.map(|v| Views::Rows(vec![v]))), total));
             }
         }
     }
-    Ok(Page { calls, total })
+    if let Some((done, total)) = current {
+        each(&done, total);
+    }
+    Ok(())
 }
 
-/// Runs the baseline statement (`sql::baseline`), for the comparison test.
+/// Runs the baseline statement (`sql::baseline`), for the comparison test, handing each call to
+/// `each` as [`list`] does.
 pub async fn list_baseline(
     pool: &PgPool,
     caller: &Caller,
@@ -225,18 +228,17 @@ pub async fn list_baseline(
     call: Option<Uuid>,
     request: &ListRequest,
     with_views: bool,
-) -> Result<Page, sqlx::Error> {
+    mut each: impl FnMut(&CallRow, i64),
+) -> Result<(), sqlx::Error> {
     let statement = sql::baseline::list(caller, scope, call, request, with_views);
     let rows = bind_all(sqlx::query(&statement.text()), &statement.binds)
         .fetch_all(pool)
         .await?;
-    let mut total = 0;
-    let mut calls = Vec::with_capacity(rows.len());
     for row in &rows {
         let columns = CallColumns::from_row(row)?;
-        total = columns.total;
+        let total = columns.total;
         let views: Option<sqlx::types::Json<Box<RawValue>>> = row.try_get("views")?;
-        calls.push(columns.into_call(views.map(|v| Views::Json(v.0))));
+        each(&columns.into_call(views.map(|v| Views::Json(v.0))), total);
     }
-    Ok(Page { calls, total })
+    Ok(())
 }

@@ -4,8 +4,8 @@
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
-use super::admission::{self, Rows};
-use super::model::ListResponse;
+use super::admission::Rows;
+use super::model::PageWriter;
 use super::path::{self, CallRef};
 use super::query::{self, Field, ParamError};
 use super::repo::{self, ResolveError};
@@ -48,44 +48,39 @@ async fn list(
         CallRef::Malformed => return Ok(HttpResponse::NoContent().finish()),
     };
     let with_views = request.fields.contains(Field::PhoneCallView);
-    // A request that may return many rows waits for its turn (see `admission`), and keeps it
-    // until its JSON is built.
     let largest = if call.is_some() {
         1
     } else {
         request.count as usize
     };
+    // A large page is admitted for the rows it asks for, then its statement waits for its turn
+    // (see `admission`); both are held until its JSON is built.
+    let _rows = rows.admit(largest).await;
     let _turn = rows.statement_turn(largest).await;
-    let page = {
-        let (caller, request) = (caller.clone(), request.clone());
-        state
-            .db
-            .run(|pool| async move {
-                repo::list(&pool, &caller, &scope, call, &request, with_views).await
-            })
-            .await?
-    };
-    if page.calls.is_empty() {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    let page_rows = page.calls.len();
-    // The page's rows and its JSON are held in memory together: bound how many rows large
-    // pages hold at once.
-    let _rows = rows.admit(page_rows).await;
     let (path, query) = (req.path().to_string(), req.query_string().to_string());
-    let render = move || {
-        ListResponse::new(&page, &request, &path, &query)
-            .to_json()
-            .map_err(|e| ApiError::Internal(e.to_string()))
-    };
-    // A large page's JSON takes milliseconds of processor time: built on a thread of its own,
-    // it does not hold up the small requests this worker serves meanwhile.
-    let body = if admission::is_small(page_rows) {
-        render()?
-    } else {
-        tokio::task::spawn_blocking(render)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??
+    // The page's JSON is written as its calls arrive (see `model::PageWriter`).
+    let page = state
+        .db
+        .run(|pool| async move {
+            let mut page = PageWriter::new(&request, path, query);
+            repo::list(
+                &pool,
+                &caller,
+                &scope,
+                call,
+                &request,
+                with_views,
+                |call, total| page.push(call, total),
+            )
+            .await?;
+            Ok::<_, sqlx::Error>(page)
+        })
+        .await?;
+    let Some(body) = page
+        .finish()
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    else {
+        return Ok(HttpResponse::NoContent().finish());
     };
     Ok(HttpResponse::Ok()
         .content_type("application/json")

@@ -8,7 +8,7 @@
 //! `COMPARE_REQUESTS` (default 600) vary the run; a failure names the request.
 
 use phonecalls::auth::{Caller, Role};
-use phonecalls::phone_calls::model::ListResponse;
+use phonecalls::phone_calls::model::PageWriter;
 use phonecalls::phone_calls::path::{self, CallRef};
 use phonecalls::phone_calls::query::{self, Field};
 use phonecalls::phone_calls::repo;
@@ -247,8 +247,9 @@ fn published_minutes_ago(minutes: i64) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The answer the baseline statement gives for `uri`, rendered as the service renders a page:
-/// `None` when it is not a page (an error or no call).
+/// The answer the baseline statement gives for `uri`, its views' JSON as PostgreSQL built it and
+/// the rest written as the service writes a page: `None` when it is not a page (an error or no
+/// call).
 async fn baseline_answer(pool: &PgPool, caller: &Caller, uri: &str) -> Option<Vec<u8>> {
     let (raw_path, raw_query) = uri.split_once('?').unwrap_or((uri, ""));
     let tail = raw_path.strip_prefix("/uapi/phoneCalls/").unwrap();
@@ -264,17 +265,19 @@ async fn baseline_answer(pool: &PgPool, caller: &Caller, uri: &str) -> Option<Ve
         CallRef::Malformed => return None,
     };
     let with_views = request.fields.contains(Field::PhoneCallView);
-    let page = repo::list_baseline(pool, caller, &scope, call, &request, with_views)
-        .await
-        .unwrap();
-    if page.calls.is_empty() {
-        return None;
-    }
-    Some(
-        ListResponse::new(&page, &request, raw_path, raw_query)
-            .to_json()
-            .unwrap(),
+    let mut page = PageWriter::new(&request, raw_path.to_string(), raw_query.to_string());
+    repo::list_baseline(
+        pool,
+        caller,
+        &scope,
+        call,
+        &request,
+        with_views,
+        |call, total| page.push(call, total),
     )
+    .await
+    .unwrap();
+    page.finish().unwrap()
 }
 
 #[tokio::test]
