@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod auth;
+pub mod call;
 pub mod cli;
 pub mod config;
 pub mod db;

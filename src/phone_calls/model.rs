@@ -10,7 +10,8 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::query::{self, Field, Fields, ListRequest};
-use super::repo::{CallRow, ViewRow, Views};
+use super::repo::{CallRow, Views};
+use crate::call::View;
 use crate::time::format_utc;
 
 #[derive(Serialize)]
@@ -77,7 +78,7 @@ impl<'a> Entry<'a> {
 /// A call's views (`phoneCallView`): each view's non-null fields, dates as `format_utc` writes
 /// them, in the order of spec §2.5.
 enum ViewsJson<'a> {
-    Rows(&'a [ViewRow]),
+    Rows(&'a [View]),
     /// Already JSON (the baseline statement's answer).
     Json(&'a RawValue),
 }
@@ -123,7 +124,7 @@ struct ViewJson<'a> {
 }
 
 impl<'a> ViewJson<'a> {
-    fn new(view: &'a ViewRow) -> Self {
+    fn new(view: &'a View) -> Self {
         let date = |at: Option<DateTime<Utc>>| at.map(format_utc);
         ViewJson {
             id: &view.id,

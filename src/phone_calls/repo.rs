@@ -14,6 +14,7 @@ use super::query::{ListRequest, ParamError};
 use super::sql::{self, Bind, Resolution, Scope};
 use super::visibility;
 use crate::auth::Caller;
+use crate::call::View;
 
 /// Why a path does not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -95,29 +96,8 @@ pub struct CallRow {
 /// only the baseline statement returns (`list_baseline`).
 #[derive(Debug)]
 pub enum Views {
-    Rows(Vec<ViewRow>),
+    Rows(Vec<View>),
     Json(Box<RawValue>),
-}
-
-/// One view (party) of a call, as stored.
-#[derive(Debug)]
-pub struct ViewRow {
-    pub id: String,
-    pub extension: String,
-    pub source: Vec<String>,
-    pub destination: Vec<String>,
-    pub flow: i16,
-    pub status: i16,
-    pub ringing: Option<DateTime<Utc>>,
-    pub caller_id: Option<String>,
-    pub recording: Option<DateTime<Utc>>,
-    pub answered: Option<DateTime<Utc>>,
-    pub parked: Option<DateTime<Utc>>,
-    pub parked_pos: Option<i32>,
-    pub parked_by: Option<String>,
-    pub on_hold: Option<DateTime<Utc>>,
-    pub holder: Option<i16>,
-    pub disposition: Option<i16>,
 }
 
 /// The page statement's columns (`sql::list`; the baseline's first nine are the same), read by
@@ -183,12 +163,12 @@ fn call_of(row: &PgRow) -> Result<(CallRow, i64), sqlx::Error> {
 }
 
 /// The view of a page row, if the row has one (a call without views has NULLs there).
-fn view_of(row: &PgRow) -> Result<Option<ViewRow>, sqlx::Error> {
+fn view_of(row: &PgRow) -> Result<Option<View>, sqlx::Error> {
     const AT: usize = CALL_COLUMNS.len();
     let Some(id) = row.try_get::<Option<String>, _>(AT)? else {
         return Ok(None);
     };
-    Ok(Some(ViewRow {
+    Ok(Some(View {
         id,
         extension: row.try_get(AT + 1)?,
         source: row.try_get(AT + 2)?,

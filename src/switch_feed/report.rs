@@ -17,26 +17,7 @@ pub const MAX_NUMBER_LEN: usize = 64;
 /// Longest `nonce` and `callerId`.
 pub const MAX_TEXT_LEN: usize = 256;
 
-/// One party's view of the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct View {
-    pub id: String,
-    pub extension: String,
-    pub source: Vec<String>,
-    pub destination: Vec<String>,
-    pub flow: i16,
-    pub status: i16,
-    pub ringing: Option<DateTime<Utc>>,
-    pub caller_id: Option<String>,
-    pub recording: Option<DateTime<Utc>>,
-    pub answered: Option<DateTime<Utc>>,
-    pub parked: Option<DateTime<Utc>>,
-    pub parked_pos: Option<i32>,
-    pub parked_by: Option<String>,
-    pub on_hold: Option<DateTime<Utc>>,
-    pub holder: Option<i16>,
-    pub disposition: Option<i16>,
-}
+pub use crate::call::View;
 
 /// The full current state of a call as the switch reports it. `extension`, `published` and
 /// `views` may be left out of any report but a call's first; left out, they keep their stored
