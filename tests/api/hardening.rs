@@ -774,19 +774,24 @@ async fn token_revoke_reads_the_token_from_standard_input() {
 /// The service's sessions get their settings in the startup packet: checked on a real session
 /// of the pool the service builds, not only in the options it sends.
 #[tokio::test]
-async fn service_sessions_run_generic_plans_without_jit_under_the_statement_timeout() {
+async fn service_sessions_run_generic_plans_without_jit_nor_workers_under_the_statement_timeout() {
     let db = test_db().await;
     let settings = settings_with(&db.url, &[("DATABASE_STATEMENT_TIMEOUT_MS", "2345")]);
     let pool = phonecalls::db::lazy_pool(&settings);
-    let (jit, plans, timeout): (String, String, String) = sqlx::query_as(
+    let settings: (String, String, String, String) = sqlx::query_as(
         "SELECT current_setting('jit'), current_setting('plan_cache_mode'), \
-         current_setting('statement_timeout')",
+         current_setting('max_parallel_workers_per_gather'), current_setting('statement_timeout')",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
     assert_eq!(
-        (jit.as_str(), plans.as_str(), timeout.as_str()),
-        ("off", "force_generic_plan", "2345ms")
+        settings,
+        (
+            "off".to_string(),
+            "force_generic_plan".to_string(),
+            "0".to_string(),
+            "2345ms".to_string()
+        )
     );
 }

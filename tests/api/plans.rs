@@ -473,21 +473,27 @@ const LIVE_SET_MS: f64 = 50.0;
 #[ignore = "seeds a million calls; run with scripts/plans"]
 async fn every_filter_and_sort_has_an_index_plan_over_the_live_set() {
     // A database of our own is dropped at the end: it is large.
-    let (pool, created) = match std::env::var("PLANS_DATABASE_URL") {
-        Ok(url) => (
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
-                .connect(&url)
-                .await
-                .expect("connecting to PLANS_DATABASE_URL"),
-            None,
-        ),
+    let (url, created) = match std::env::var("PLANS_DATABASE_URL") {
+        Ok(url) => (url, false),
         Err(_) => {
             let db = test_db().await;
             seed(&db.url).await;
-            (db.pool, Some(db.url))
+            db.pool.close().await;
+            (db.url, true)
         }
     };
+    // The service's session settings but generic plans, which `generic_plan` asks for itself:
+    // no JIT, no parallel workers (see `Settings::connect_options`).
+    let options = url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .expect("a database URL")
+        .options([("jit", "off"), ("max_parallel_workers_per_gather", "0")]);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .expect("connecting to the plans' database");
+    let created = created.then_some(url);
     let sizes: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM phone_calls), (SELECT count(*) FROM phone_calls WHERE ended IS NULL), \
          (SELECT count(*) FROM phone_call_views)",
