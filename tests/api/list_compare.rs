@@ -10,7 +10,7 @@
 use phonecalls::auth::{Caller, Role};
 use phonecalls::phone_calls::model::PageWriter;
 use phonecalls::phone_calls::path::{self, CallRef};
-use phonecalls::phone_calls::query::{self, Field};
+use phonecalls::phone_calls::query::{self, Field, SortBy};
 use phonecalls::phone_calls::repo;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -175,7 +175,7 @@ fn request(rng: &mut StdRng, world: &World, caller: usize) -> String {
     if rng.random_bool(0.5) {
         params.push(format!(
             "sortBy={}",
-            pick(rng, &["published", "answered", "id", "extension"])
+            pick(rng, &SortBy::ALL.map(SortBy::name))
         ));
     }
     if rng.random_bool(0.5) {
@@ -185,17 +185,7 @@ fn request(rng: &mut StdRng, world: &World, caller: usize) -> String {
         ));
     }
     if rng.random_bool(0.3) {
-        let all = [
-            "id",
-            "extension",
-            "ownerId",
-            "ownerName",
-            "published",
-            "answered",
-            "nonce",
-            "phoneCallView",
-            "links",
-        ];
+        let all = Field::ALL.map(Field::name);
         let chosen: Vec<&str> = all
             .iter()
             .copied()
