@@ -9,6 +9,8 @@ pub mod http;
 pub mod notifications;
 pub mod openapi;
 pub mod phone_calls;
+pub mod reporting;
+pub mod retention;
 pub mod startup;
 pub mod switch_feed;
 pub mod telemetry;

@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::startup::{self, Application};
 use crate::switch_feed::demo;
 use crate::switch_feed::repo::ApplyError;
-use crate::{db, telemetry};
+use crate::{db, reporting, retention, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +62,21 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// SQL reporting: analysts' PostgreSQL roles (docs/reporting.md).
+    Reporting {
+        #[command(subcommand)]
+        action: ReportingAction,
+    },
+    /// Stored call history.
+    History {
+        #[command(subcommand)]
+        action: HistoryAction,
+    },
+    /// Stored calls.
+    Calls {
+        #[command(subcommand)]
+        action: CallsAction,
+    },
     /// Print the SQL statements the service sends for a list request by an account once its
     /// token and path are cached (TOKEN_CACHE_SECONDS=0: the path's resolution too), for
     /// EXPLAIN and benchmarks: JSON, or a pgbench script with --pgbench-script.
@@ -106,6 +121,78 @@ pub enum DemoAction {
         org: i64,
         #[arg(long, default_value_t = 36, value_parser = clap::value_parser!(u16).range(1..=10_000))]
         count: u16,
+    },
+    /// Create ended calls on each of the days before today, the same on every run, through the
+    /// switch feed's write path, for docs/reporting.md: prints {"created":N}.
+    History {
+        #[arg(long = "org", value_name = "ID")]
+        org: i64,
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=366))]
+        days: u16,
+        #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(1..=1_000))]
+        per_day: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportingAction {
+    /// Analysts' roles.
+    Role {
+        #[command(subcommand)]
+        action: RoleAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleAction {
+    /// Create a PostgreSQL login role that reads the reporting schema and nothing else:
+    /// prints {"role":…,"password":…,…} (a generated password is shown only once).
+    Create {
+        /// Role name: lower case letters, digits and _.
+        #[arg(long)]
+        name: String,
+        /// Show only this organization's rows (default: every organization's).
+        #[arg(long = "org", value_name = "ID")]
+        org: Option<i64>,
+        /// The role's statement_timeout, such as 60s, 5m or 2h.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        statement_timeout: String,
+        /// Read the password from the first line of standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Drop a role made by `reporting role create`: prints {"dropped":…}.
+    Drop {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Delete ended calls (and their views) that ended before a date, in batches, each its own
+    /// transaction: prints {"deleted":N}. Safe to stop and run again.
+    Prune {
+        /// 2026-01-01 (midnight UTC) or an RFC 3339 instant.
+        #[arg(long, value_name = "DATE")]
+        ended_before: String,
+        /// Calls deleted per transaction.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        batch: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CallsAction {
+    /// End live calls the switch has not updated for a while (a switch that died never reports
+    /// them ended): prints {"ended":N}. A later report with a higher sequence still applies.
+    EndStale {
+        /// Such as 90m, 6h or 2d (at least 1m).
+        #[arg(long, value_name = "DURATION")]
+        not_updated_for: String,
+        /// Calls ended per transaction.
+        #[arg(long, value_name = "N", default_value_t = 1000)]
+        batch: u32,
     },
 }
 
@@ -316,6 +403,57 @@ async fn administer(
             accounts::revoke_token(pool, &token).await?;
             to_json(serde_json::json!({"revoked": true}))
         }
+        Command::Reporting {
+            action:
+                ReportingAction::Role {
+                    action:
+                        RoleAction::Create {
+                            name,
+                            org,
+                            statement_timeout,
+                            password_stdin,
+                        },
+                },
+        } => {
+            let timeout = crate::retention::parse_duration_any(&statement_timeout)?;
+            let password = if password_stdin {
+                Some(read_stdin_line()?)
+            } else {
+                None
+            };
+            to_json(reporting::create_role(pool, &name, org, timeout, password).await?)
+        }
+        Command::Reporting {
+            action:
+                ReportingAction::Role {
+                    action: RoleAction::Drop { name },
+                },
+        } => {
+            reporting::drop_role(pool, &name).await?;
+            to_json(serde_json::json!({ "dropped": name }))
+        }
+        Command::History {
+            action:
+                HistoryAction::Prune {
+                    ended_before,
+                    batch,
+                },
+        } => {
+            let before = retention::parse_instant(&ended_before)?;
+            let deleted = retention::prune_history(pool, before, batch).await?;
+            to_json(serde_json::json!({ "deleted": deleted }))
+        }
+        Command::Calls {
+            action:
+                CallsAction::EndStale {
+                    not_updated_for,
+                    batch,
+                },
+        } => {
+            let age = retention::parse_duration(&not_updated_for)?;
+            let ended = retention::end_stale_calls(pool, age, batch).await?;
+            to_json(serde_json::json!({ "ended": ended }))
+        }
         Command::Statements {
             user,
             request,
@@ -353,6 +491,17 @@ async fn administer(
             action: DemoAction::Calls { org, count },
         } => {
             let created = demo::create_live_calls(pool, org, usize::from(count))
+                .await
+                .map_err(|e| match e {
+                    ApplyError::Invalid(message) => AdminError::Invalid(message),
+                    ApplyError::Database(e) => AdminError::Database(e),
+                })?;
+            to_json(serde_json::json!({"created": created}))
+        }
+        Command::Demo {
+            action: DemoAction::History { org, days, per_day },
+        } => {
+            let created = demo::create_history(pool, org, usize::from(days), usize::from(per_day))
                 .await
                 .map_err(|e| match e {
                     ApplyError::Invalid(message) => AdminError::Invalid(message),

@@ -108,3 +108,119 @@ fn demo_report(i: usize, extensions: &[String], now: chrono::DateTime<Utc>) -> V
     call["phoneCallView"] = Value::Array(views);
     call
 }
+
+/// Creates `per_day` ended calls on each of the `days` UTC days before today among the
+/// extensions of `organization`, through the same path as the switch's reports, for the reports
+/// of docs/reporting.md. The calls are the same on every run (only their dates follow today):
+/// office hours, three answered calls in four, local, outgoing and incoming calls, some parked,
+/// held or recorded. Returns how many were created.
+pub async fn create_history(
+    pool: &PgPool,
+    organization: i64,
+    days: usize,
+    per_day: usize,
+) -> Result<usize, ApplyError> {
+    let extensions: Vec<String> = sqlx::query_scalar(
+        "SELECT number FROM extensions WHERE organization_id = $1 ORDER BY number",
+    )
+    .bind(organization)
+    .fetch_all(pool)
+    .await?;
+    if extensions.is_empty() {
+        return Err(ApplyError::Invalid(format!(
+            "organization {organization} has no extensions"
+        )));
+    }
+    let today = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
+    let mut created = 0;
+    for day in 1..=days {
+        let midnight = today - Duration::days(day as i64);
+        for k in 0..per_day {
+            let report = history_report(day * per_day + k, &extensions, midnight);
+            let report = parse_report(&report, None).map_err(ApplyError::from)?;
+            repo::apply(pool, None, &report).await?;
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+fn history_report(i: usize, extensions: &[String], midnight: chrono::DateTime<Utc>) -> Value {
+    let caller = &extensions[i % extensions.len()];
+    let callee = &extensions[(i + 1) % extensions.len()];
+    // Public numbers from four places: London, UK mobiles, New York, Berlin.
+    let public = match i % 4 {
+        0 => format!("+44207946{:04}", (i * 7919) % 10_000),
+        1 => format!("+44770090{:04}", (i * 104_729) % 10_000),
+        2 => format!("+1212555{:04}", (i * 1_299_709) % 10_000),
+        _ => format!("+49305550{:04}", (i * 15_485_863) % 10_000),
+    };
+    // Office hours, busiest late in the morning: 08:00 to 18:00 UTC.
+    let second_of_day = 8 * 3600 + ((i * 7_919) % 36_000) as i64 - ((i % 7) as i64) * 600;
+    let published = midnight + Duration::seconds(second_of_day.max(8 * 3600));
+    let ring = 2 + (i % 23) as i64;
+    let answered = i % 4 != 3;
+    let talk = 30 + ((i * 131) % 870) as i64;
+    let ended = if answered {
+        published + Duration::seconds(ring + talk)
+    } else {
+        published + Duration::seconds(ring + 20)
+    };
+    let (flow, source, destination) = match i % 3 {
+        0 if extensions.len() > 1 => (2, caller.clone(), callee.clone()),
+        1 => (8, public.clone(), caller.clone()),
+        _ => (4, caller.clone(), public.clone()),
+    };
+    let at = |t: chrono::DateTime<Utc>| format_utc(t);
+    // Unanswered calls end busy, with no answer, or failed.
+    let disposition = if answered {
+        0
+    } else {
+        [1, 3, 3, 2][(i / 4) % 4]
+    };
+    let mut view = json!({
+        "id": "00", "extension": caller, "source": [source], "destination": [destination],
+        "flow": flow, "status": if answered { 5 } else { 3 }, "ringing": at(published + Duration::seconds(1)),
+        "disposition": disposition,
+    });
+    let mut call = json!({
+        "id": Uuid::new_v4().to_string(), "sequence": 1, "extension": caller,
+        "published": at(published), "ended": at(ended), "nonce": format!("history-{i}"),
+    });
+    if answered {
+        let answer = published + Duration::seconds(ring);
+        view["answered"] = json!(at(answer));
+        call["answered"] = json!(at(answer));
+        match i % 10 {
+            0 => {
+                view["parked"] = json!(at(answer + Duration::seconds(talk / 2)));
+                view["parkedPos"] = json!(1 + i % 9);
+                view["parkedBy"] = json!(caller);
+            }
+            1 | 2 => {
+                view["onHold"] = json!(at(answer + Duration::seconds(talk / 3)));
+                view["holder"] = json!(1);
+            }
+            3 => view["recording"] = json!(at(answer)),
+            _ => {}
+        }
+    }
+    let mut views = vec![view];
+    if flow == 2 {
+        let mut other = json!({
+            "id": "01", "extension": callee, "source": [caller], "destination": [callee],
+            "flow": 2, "status": if answered { 5 } else { 3 },
+            "ringing": at(published + Duration::seconds(1)), "disposition": disposition,
+        });
+        if answered {
+            other["answered"] = call["answered"].clone();
+        }
+        views.push(other);
+    }
+    call["phoneCallView"] = Value::Array(views);
+    call
+}

@@ -16,6 +16,7 @@ mod list_offline;
 mod list_visibility;
 mod oauth;
 mod plans;
+mod reporting;
 mod schema;
 mod shutdown;
 mod switch_feed;
