@@ -1228,3 +1228,59 @@ impl TruncMicros for DateTime<Utc> {
             .unwrap()
     }
 }
+
+#[tokio::test]
+async fn a_service_role_with_createrole_only_can_run_everything_reporting_needs() {
+    // The README's promise: the service's role needs CREATEROLE for the role commands, and no
+    // superuser. A role like that owns a database of its own, migrates it, and makes and drops
+    // an analyst there.
+    let server = server_url();
+    let service = unique_role("service");
+    let database = format!("phonecalls_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&server).await.unwrap();
+    sqlx::query(&format!(
+        "CREATE ROLE \"{service}\" LOGIN CREATEROLE NOSUPERUSER NOCREATEDB PASSWORD 'service-password-1'"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "CREATE DATABASE \"{database}\" OWNER \"{service}\""
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let url = with_credentials(
+        &with_database(&server, &database),
+        &service,
+        "service-password-1",
+    );
+    let out = run_cli(&url, &["migrate"]).await;
+    assert!(out.success, "{}", out.stderr);
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!superuser);
+    fixture(&pool).await;
+    store_hand_built_calls(&pool).await;
+
+    let (name, mut conn) = analyst(&url, None).await;
+    let calls: i64 = sqlx::query_scalar("SELECT count(*) FROM calls")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(calls, 8);
+    drop_analyst(&url, &name, conn).await;
+    pool.close().await;
+    sqlx::query(&format!("DROP DATABASE \"{database}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP ROLE \"{service}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
