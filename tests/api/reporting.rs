@@ -1284,3 +1284,27 @@ async fn a_service_role_with_createrole_only_can_run_everything_reporting_needs(
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn every_reporting_view_and_column_is_described() {
+    let db = test_db().await;
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname || coalesce('.' || a.attname, '')
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'reporting'
+         LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE coalesce(col_description(c.oid, a.attnum), '') = ''
+            OR obj_description(c.oid, 'pg_class') IS NULL
+         ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(missing, Vec::<String>::new());
+    let views: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_views WHERE schemaname = 'reporting'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(views, 6);
+}
