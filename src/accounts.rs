@@ -20,7 +20,8 @@ pub enum AdminError {
     Database(#[from] sqlx::Error),
 }
 
-fn invalid<T>(message: impl Into<String>) -> Result<T, AdminError> {
+/// Refuses a command's input with `message` (nothing is written).
+pub(crate) fn invalid<T>(message: impl Into<String>) -> Result<T, AdminError> {
     Err(AdminError::Invalid(message.into()))
 }
 

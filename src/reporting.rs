@@ -18,17 +18,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::accounts::AdminError;
+use crate::accounts::{invalid, AdminError};
 
 /// Iterations of the SCRAM-SHA-256 verifier (PostgreSQL's default, `scram_iterations`).
 const SCRAM_ITERATIONS: u32 = 4096;
 
 /// Statement timeout of a new role unless told otherwise.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, AdminError> {
-    Err(AdminError::Invalid(message.into()))
-}
 
 /// A role name this command accepts: lower case letters, digits and `_`, starting with a letter
 /// or `_`, at most 63 bytes, and not `pg_…` (reserved by PostgreSQL). Such a name needs no

@@ -11,11 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
 
-use crate::accounts::AdminError;
-
-fn invalid<T>(message: impl Into<String>) -> Result<T, AdminError> {
-    Err(AdminError::Invalid(message.into()))
-}
+use crate::accounts::{invalid, AdminError};
 
 /// Largest batch either command accepts.
 pub const MAX_BATCH: u32 = 100_000;

@@ -347,6 +347,14 @@ fn read_stdin_line() -> Result<String, AdminError> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// A demo command's failure in the switch feed, in the commands' terms.
+fn feed_error(error: ApplyError) -> AdminError {
+    match error {
+        ApplyError::Invalid(message) => AdminError::Invalid(message),
+        ApplyError::Database(e) => AdminError::Database(e),
+    }
+}
+
 fn to_json(value: impl Serialize) -> Result<String, AdminError> {
     serde_json::to_string(&value).map_err(|e| AdminError::Invalid(e.to_string()))
 }
@@ -492,10 +500,7 @@ async fn administer(
         } => {
             let created = demo::create_live_calls(pool, org, usize::from(count))
                 .await
-                .map_err(|e| match e {
-                    ApplyError::Invalid(message) => AdminError::Invalid(message),
-                    ApplyError::Database(e) => AdminError::Database(e),
-                })?;
+                .map_err(feed_error)?;
             to_json(serde_json::json!({"created": created}))
         }
         Command::Demo {
@@ -503,10 +508,7 @@ async fn administer(
         } => {
             let created = demo::create_history(pool, org, usize::from(days), usize::from(per_day))
                 .await
-                .map_err(|e| match e {
-                    ApplyError::Invalid(message) => AdminError::Invalid(message),
-                    ApplyError::Database(e) => AdminError::Database(e),
-                })?;
+                .map_err(feed_error)?;
             to_json(serde_json::json!({"created": created}))
         }
     }

@@ -17,6 +17,19 @@ pub async fn create_live_calls(
     organization: i64,
     count: usize,
 ) -> Result<usize, ApplyError> {
+    let extensions = extensions_of(pool, organization).await?;
+    let now = Utc::now();
+    for i in 0..count {
+        let report = demo_report(i, &extensions, now);
+        let report = parse_report(&report, None).map_err(ApplyError::from)?;
+        repo::apply(pool, None, &report).await?;
+    }
+    Ok(count)
+}
+
+/// The full numbers of an organization's extensions, which the demo calls are charged to; an
+/// organization without any cannot have calls.
+async fn extensions_of(pool: &PgPool, organization: i64) -> Result<Vec<String>, ApplyError> {
     let extensions: Vec<String> = sqlx::query_scalar(
         "SELECT number FROM extensions WHERE organization_id = $1 ORDER BY number",
     )
@@ -28,13 +41,7 @@ pub async fn create_live_calls(
             "organization {organization} has no extensions"
         )));
     }
-    let now = Utc::now();
-    for i in 0..count {
-        let report = demo_report(i, &extensions, now);
-        let report = parse_report(&report, None).map_err(ApplyError::from)?;
-        repo::apply(pool, None, &report).await?;
-    }
-    Ok(count)
+    Ok(extensions)
 }
 
 fn demo_report(i: usize, extensions: &[String], now: chrono::DateTime<Utc>) -> Value {
@@ -120,17 +127,7 @@ pub async fn create_history(
     days: usize,
     per_day: usize,
 ) -> Result<usize, ApplyError> {
-    let extensions: Vec<String> = sqlx::query_scalar(
-        "SELECT number FROM extensions WHERE organization_id = $1 ORDER BY number",
-    )
-    .bind(organization)
-    .fetch_all(pool)
-    .await?;
-    if extensions.is_empty() {
-        return Err(ApplyError::Invalid(format!(
-            "organization {organization} has no extensions"
-        )));
-    }
+    let extensions = extensions_of(pool, organization).await?;
     let today = Utc::now()
         .date_naive()
         .and_hms_opt(0, 0, 0)
