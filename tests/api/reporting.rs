@@ -1308,3 +1308,49 @@ async fn every_reporting_view_and_column_is_described() {
             .unwrap();
     assert_eq!(views, 6);
 }
+
+#[tokio::test]
+async fn the_demo_history_of_scripts_serve_is_what_the_reports_show() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let org = f.org.to_string();
+    let out = run_cli(
+        &db.url,
+        &[
+            "demo",
+            "history",
+            "--org",
+            &org,
+            "--days",
+            "3",
+            "--per-day",
+            "8",
+        ],
+    )
+    .await;
+    assert_eq!(out.json(), json!({"created": 24}));
+    let (name, mut conn) = analyst(&db.url, Some(f.org)).await;
+    // Eight ended calls on each of the three days before today, three answered in four.
+    let daily = rows(
+        &mut conn,
+        "SELECT calls, answered FROM daily_organization
+         WHERE day >= current_date - 3 AND day < current_date ORDER BY day",
+    )
+    .await;
+    assert_eq!(daily, vec![json!({"calls": 8, "answered": 6}); 3]);
+    let live: i64 = sqlx::query_scalar("SELECT count(*) FROM calls WHERE live")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(live, 0);
+    drop_analyst(&db.url, &name, conn).await;
+    // An organization without extensions (here: none at all) gets no demo calls.
+    let unknown = (f.other_org + 100).to_string();
+    let empty = run_cli(&db.url, &["demo", "history", "--org", &unknown]).await;
+    assert!(!empty.success);
+    assert!(
+        empty.stderr.contains("has no extensions"),
+        "{}",
+        empty.stderr
+    );
+}
