@@ -279,6 +279,10 @@ FROM (
     OFFSET 0
 ) AS v;
 
+-- What the parties say about each call, kept on its row as the switch feed keeps it.
+\echo seed.sql: party figures
+SELECT phone_calls_refresh_party_facts() AS calls_with_party_figures;
+
 \echo seed.sql: foreign keys
 SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', tbl, conname, def)
 FROM seed_foreign_keys ORDER BY tbl::text, conname \gexec

@@ -166,8 +166,19 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 }
 
 /// Applies pending migrations. Concurrent callers are serialized by sqlx's advisory lock.
+///
+/// They run on a connection taken out of the pool, without the service's statement timeout: on
+/// a large database a migration rewrites a table or builds an index for minutes (migration 0013
+/// at ten million calls, BENCHMARKS.md), which a timeout made for requests would cancel on every
+/// start. The connection is closed afterwards, so that no request ever runs without the timeout.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
+    let mut connection = pool.acquire().await?.detach();
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut connection)
+        .await?;
+    let result = MIGRATOR.run(&mut connection).await;
+    connection.close().await.ok();
+    result
 }
 
 #[cfg(test)]
@@ -190,6 +201,7 @@ mod tests {
         (10, "cc43ec3f768c807ceb66a57bb3119e5d49ea922c39684a9aa658a929fb6d5e216abfdb6a213089560e4e07f10c38d6d7"),
         (11, "81872aaea5437ddaf198a5dbffbbc40d9bd8a0531c8fe5f202180a9ab6e7ab822e507f15e4db11e2bd3eaa6de27901e5"),
         (12, "a9b566ea50d19ebfb2deaa3207d11023eca4249ba60b79b2392466b870e19c01e43319c9ea9a70cfbef30028ffc9fa41"),
+        (13, "c5d3ef2d561d660834adee22eac8e5fa54dd907d3e0caac0f94eaa200dfc199f8176e727bf98ce17196bd16bfe12432a"),
     ];
 
     #[test]

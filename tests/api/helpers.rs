@@ -431,6 +431,11 @@ impl CliOutput {
 pub async fn run_cli(database_url: &str, args: &[&str]) -> CliOutput {
     let mut command = cli(database_url);
     command.args(args);
+    run_command(command).await
+}
+
+/// Runs a command made by [`cli`] (blocking work is moved off the async runtime).
+pub async fn run_command(mut command: Command) -> CliOutput {
     let output = tokio::task::spawn_blocking(move || command.output().expect("running phonecalls"))
         .await
         .unwrap();

@@ -286,6 +286,13 @@ async fn store_hand_built_calls(pool: &PgPool) -> Calls {
         }],
     )
     .await;
+    // Written straight into the tables, the calls get the figures of their parties as the feed
+    // would have kept them (its own test compares the two ways).
+    let refreshed: i64 = sqlx::query_scalar("SELECT phone_calls_refresh_party_facts()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(refreshed, 7, "every call but the one without parties");
     sqlx::query("ANALYZE").execute(pool).await.unwrap();
     Calls { c1, c3, c5, c6, g1 }
 }

@@ -511,6 +511,9 @@ mod property {
                         prop_assert!(ordered.is_some());
                         prop_assert_eq!(ordered, shuffled);
                     }
+                    // Whatever way each call was written, its party figures are its views'.
+                    let disagree = super::party_facts_that_disagree(app.pool()).await;
+                    prop_assert!(disagree.is_empty(), "{:?}", disagree);
                     Ok::<(), TestCaseError>(())
                 })
             })
@@ -610,4 +613,143 @@ async fn every_feed_statement_printed_by_the_cli_prepares_as_it_is_printed() {
             .await
             .unwrap_or_else(|e| panic!("{e}: {statement}"));
     }
+}
+
+/// The party figures the feed keeps on each call (`phone_calls.parties` to `was_recorded`),
+/// next to what its stored views give (`phone_call_party_facts`), for every call that differs.
+async fn party_facts_that_disagree(pool: &sqlx::PgPool) -> Vec<Value> {
+    sqlx::query_scalar(
+        "SELECT jsonb_build_object('id', c.id, 'kept', to_jsonb(k), 'views', to_jsonb(f))
+         FROM phone_calls c
+         JOIN phone_call_party_facts f ON f.id = c.id
+         CROSS JOIN LATERAL (SELECT c.parties, c.first_ringing, c.charged_flow, c.charged_disposition,
+                                    c.charged_destination, c.was_parked, c.was_on_hold, c.was_recorded) AS k
+         WHERE (k.parties, k.first_ringing, k.charged_flow, k.charged_disposition, k.charged_destination,
+                k.was_parked, k.was_on_hold, k.was_recorded)
+               IS DISTINCT FROM
+               (f.parties, f.first_ringing, f.charged_flow, f.charged_disposition, f.charged_destination,
+                f.was_parked, f.was_on_hold, f.was_recorded)",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The figures kept on one call, as JSON.
+async fn kept_facts(pool: &sqlx::PgPool, id: &str) -> Value {
+    sqlx::query_scalar(
+        "SELECT jsonb_build_object('parties', parties, 'first_ringing', first_ringing,
+                'charged_flow', charged_flow, 'charged_disposition', charged_disposition,
+                'charged_destination', charged_destination, 'was_parked', was_parked,
+                'was_on_hold', was_on_hold, 'was_recorded', was_recorded)
+         FROM phone_calls WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Reports reach the database three ways (one statement per report, the exact transaction after
+/// a race, and a batch's set-based statements), with and without views; each way must keep the
+/// call's party figures equal to what its stored views give, since the reports read only them.
+#[tokio::test]
+async fn every_write_path_keeps_each_calls_party_figures_equal_to_its_views() {
+    let app = spawn_app().await;
+    let f = fixture(app.pool()).await;
+    let token = token_for(app.pool(), f.switch).await;
+
+    // One statement: a first report. The charged party is view 00, on 0003*210.
+    let a = new_call_id();
+    let mut first = first_report(&a, 1);
+    first["phoneCallView"][1]["flow"] = json!(8);
+    first["phoneCallView"][1]["destination"] = json!(["+442079460000"]);
+    first["phoneCallView"][1]["recording"] = json!("2026-11-28T14:40:31Z");
+    first["phoneCallView"][0]["ringing"] = json!("2026-11-28T14:40:30Z");
+    assert_eq!(app.put_report(&token, &a, &first).await.status(), 201);
+    assert_eq!(
+        kept_facts(app.pool(), &a).await,
+        json!({"parties": 2, "first_ringing": "2026-11-28T14:40:29+00:00", "charged_flow": 2,
+               "charged_disposition": null, "charged_destination": ["0003*211"],
+               "was_parked": false, "was_on_hold": false, "was_recorded": true})
+    );
+    // A report without views that moves the charge to 0003*211 and ends the call: the stored
+    // views decide, and view 01 is now the charged party.
+    let moved = json!({"sequence": 2, "extension": "0003*211", "ended": "2026-11-28T14:45:00Z"});
+    assert_eq!(app.put_report(&token, &a, &moved).await.status(), 200);
+    let kept = kept_facts(app.pool(), &a).await;
+    assert_eq!(kept["charged_flow"], 8);
+    assert_eq!(kept["charged_destination"], json!(["+442079460000"]));
+    assert_eq!(kept["parties"], 2);
+
+    // A batch: a new call and a stored one, the stored one twice (views, then none), and a
+    // report leaving out views for a call whose views the batch does not carry.
+    let b = new_call_id();
+    let mut b_first = first_report(&b, 1);
+    b_first["phoneCallView"][0]["parked"] = json!("2026-11-28T14:41:00Z");
+    let mut a_views = first_report(&a, 3);
+    a_views["phoneCallView"] = json!([
+        {"id": "00", "extension": "0003*211", "source": ["0003*210"], "destination": ["+15551230000"],
+         "flow": 4, "status": 5, "onHold": "2026-11-28T14:42:00Z", "holder": 1, "disposition": 0}
+    ]);
+    let c = new_call_id();
+    let mut c_first = first_report(&c, 1);
+    c_first["phoneCallView"][1]["flow"] = json!(8);
+    c_first["phoneCallView"][1]["destination"] = json!(["+442079460001"]);
+    app.put_report(&token, &c, &c_first).await;
+    let reports = vec![
+        b_first,
+        a_views,
+        json!({"id": a, "sequence": 4, "extension": "0003*210"}),
+        json!({"id": c, "sequence": 2, "extension": "0003*211"}),
+    ];
+    let (status, answer) = body(app.post_batch(&token, &reports).await).await;
+    assert_eq!(status, 200, "{answer}");
+    let kept = kept_facts(app.pool(), &a).await;
+    assert_eq!(
+        (
+            kept["parties"].clone(),
+            kept["charged_flow"].clone(),
+            kept["was_on_hold"].clone()
+        ),
+        (json!(1), Value::Null, json!(true)),
+        "charged to 0003*210 again, on which no view is left"
+    );
+    assert_eq!(kept_facts(app.pool(), &b).await["was_parked"], true);
+    assert_eq!(kept_facts(app.pool(), &c).await["charged_flow"], 8);
+    assert_eq!(
+        kept_facts(app.pool(), &c).await["charged_destination"],
+        json!(["+442079460001"])
+    );
+
+    // Racing reports, which the feed settles in its exact transaction, each with other views.
+    let d = new_call_id();
+    let mut tasks = Vec::new();
+    for sequence in 1..=30 {
+        let mut report = first_report(&d, sequence);
+        report["phoneCallView"][0]["flow"] = json!([2, 4, 8][sequence as usize % 3]);
+        if sequence % 2 == 0 {
+            report["phoneCallView"].as_array_mut().unwrap().truncate(1);
+        }
+        let request = app
+            .client
+            .put(app.url(&format!("/switch/v1/phoneCalls/{d}")))
+            .bearer_auth(&token)
+            .json(&report);
+        tasks.push(tokio::spawn(async move { request.send().await }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap().unwrap().status().as_u16();
+        assert!(status == 200 || status == 201, "{status}");
+    }
+    let kept = kept_facts(app.pool(), &d).await;
+    assert_eq!(
+        (kept["parties"].clone(), kept["charged_flow"].clone()),
+        (json!(1), json!(2))
+    );
+
+    assert_eq!(
+        party_facts_that_disagree(app.pool()).await,
+        Vec::<Value>::new()
+    );
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::facts::{fact_columns, fact_updates, party_facts, stored_parties};
 use super::{
     back_off, changes_organization, is_data_error, is_foreign, is_retryable, known_from,
     log_foreign, numbers_of, resolve, stored_from, ApplyError, Outcome, Resolved, Stored, ViewRow,
@@ -300,6 +301,7 @@ async fn write(
     let mut ended = Vec::with_capacity(n);
     let mut sequences = Vec::with_capacity(n);
     let mut existed = Vec::with_capacity(n);
+    let mut with_views = Vec::with_capacity(n);
     let mut views = Vec::new();
     let mut replaced = Vec::new();
     for (id, Write { call, existed: was }) in writes {
@@ -314,6 +316,7 @@ async fn write(
         ended.push(report.ended);
         sequences.push(report.sequence);
         existed.push(*was);
+        with_views.push(call.views.is_some());
         let Some(rows) = &call.views else { continue };
         if *was {
             replaced.push(*id);
@@ -338,6 +341,7 @@ async fn write(
         .bind(sqlx::types::Json(&views))
         .bind(&replaced)
         .bind(&existed)
+        .bind(&with_views)
         .fetch_all(&mut **tx)
         .await?;
     let as_planned = rows.len() == n
@@ -360,28 +364,51 @@ struct BatchView<'a> {
 /// The sequence guard, as for a single report, for the calls that were stored when the batch
 /// read (and locked) them. The others are inserted with `DO NOTHING`: if someone created one
 /// since, it is left alone (or, when the race shows on the table's other unique key, the
-/// statement fails and the batch runs again, see [`super::is_insert_race`]) (and the batch runs again, locking it) rather than waited for, which
-/// could deadlock with a batch that locked it meanwhile. Views change only for the calls written
-/// (they read `fresh`, `renewed` or `up`): a new call's views are plainly inserted (no view can
-/// exist for a call that did not), a stored call's views are upserted, and the views upserted
-/// and the views deleted are disjoint, so the statement never touches a row twice.
-pub(super) const WRITE: &str = "
+/// statement fails and the batch runs again, see [`super::is_insert_race`]) rather than waited
+/// for, which could deadlock with a batch that locked it meanwhile. Views change only for the
+/// calls written (they read `fresh`, `renewed` or `up`): a new call's views are plainly inserted
+/// (no view can exist for a call that did not), a stored call's views are upserted, and the
+/// views upserted and the views deleted are disjoint, so the statement never touches a row
+/// twice. Each call's party figures ([`super::facts`]) come from its views in the batch, or from
+/// its stored views when no applied report carried views (`with_views`, `$13`).
+pub(super) const WRITE: &str = concat!(
+    "
 WITH planned AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[],
-                         $7::timestamptz[], $8::timestamptz[], $9::bigint[], $12::boolean[])
-        AS u(id, organization_id, extension_id, extension, nonce, published, answered, ended, sequence, existed)
+                         $7::timestamptz[], $8::timestamptz[], $9::bigint[], $12::boolean[], $13::boolean[])
+        AS u(id, organization_id, extension_id, extension, nonce, published, answered, ended, sequence, existed, with_views)
 ),
+incoming AS (
+    SELECT * FROM jsonb_to_recordset($10) AS v(phone_call_id uuid, organization_id bigint, call_live boolean, view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)
+),
+parties AS (
+    SELECT i.phone_call_id, i.view_id, i.extension_id, i.flow, i.disposition, i.ringing, i.parked, i.on_hold,
+           i.recording, i.destination
+    FROM incoming i
+    UNION ALL
+    SELECT ", stored_parties!(), "
+    FROM planned p JOIN phone_call_views v ON v.phone_call_id = p.id
+    WHERE p.existed AND NOT p.with_views
+),
+", party_facts!(), ",
 fresh AS (
-    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
-    SELECT id, organization_id, extension_id, extension, nonce, published, answered, ended, now(), sequence
-    FROM planned WHERE NOT existed
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
+        ", fact_columns!(), ")
+    SELECT p.id, p.organization_id, p.extension_id, p.extension, p.nonce, p.published, p.answered, p.ended, now(), p.sequence,
+        ", fact_columns!(), "
+    FROM planned p JOIN facts USING (id) WHERE NOT p.existed
     ON CONFLICT (id) DO NOTHING
     RETURNING id, (xmax = 0) AS created
 ),
 renewed AS (
-    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
-    SELECT id, organization_id, extension_id, extension, nonce, published, answered, ended, now(), sequence
-    FROM planned WHERE existed
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
+        ", fact_columns!(), ")
+    SELECT p.id, p.organization_id, p.extension_id, p.extension, p.nonce, p.published, p.answered, p.ended, now(), p.sequence,
+        ", fact_columns!(), "
+    FROM planned p JOIN facts USING (id) WHERE p.existed
     ON CONFLICT (id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         extension_id = EXCLUDED.extension_id,
@@ -391,18 +418,13 @@ renewed AS (
         answered = EXCLUDED.answered,
         ended = EXCLUDED.ended,
         updated = now(),
-        sequence = EXCLUDED.sequence
+        sequence = EXCLUDED.sequence,
+        ", fact_updates!(), "
     WHERE c.sequence < EXCLUDED.sequence
     RETURNING id, (xmax = 0) AS created
 ),
 up AS (
     SELECT id, created FROM fresh UNION ALL SELECT id, created FROM renewed
-),
-incoming AS (
-    SELECT * FROM jsonb_to_recordset($10) AS v(phone_call_id uuid, organization_id bigint, call_live boolean, view_id text, extension_id bigint, extension text, source text[], destination text[],
-        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
-        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
-        on_hold timestamptz, holder smallint, disposition smallint)
 ),
 gone AS (
     DELETE FROM phone_call_views v
@@ -447,4 +469,5 @@ kept AS (
         holder = EXCLUDED.holder,
         disposition = EXCLUDED.disposition
 )
-SELECT id, created FROM up";
+SELECT id, created FROM up"
+);

@@ -9,6 +9,7 @@
 //! report gets the same answer whichever way it comes in.
 
 mod batch;
+mod facts;
 mod single;
 
 /// Every statement the feed sends, whole, by name: what `phonecalls statements --feed` prints,

@@ -13,6 +13,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::facts::{fact_columns, fact_updates, party_facts, stored_parties};
 use super::{
     back_off, constraint_to_invalid, is_foreign, is_retryable, known_from, log_foreign, numbers_of,
     resolve, ApplyError, Outcome, Resolved, Stored, ATTEMPTS,
@@ -177,11 +178,31 @@ fn bind_call<'q, O>(
 
 /// The sequence guard (`c.sequence < EXCLUDED.sequence`) and the version check are in the upsert;
 /// the views change only when it applied (they read `up`). The views upserted and the views
-/// deleted are disjoint, so the statement never touches a row twice.
-pub(super) const WRITE: &str = "
-WITH up AS (
-    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
+/// deleted are disjoint, so the statement never touches a row twice. The call's party figures
+/// ([`super::facts`]) come from the report's views, or from the stored ones when it leaves them
+/// out.
+pub(super) const WRITE: &str = concat!(
+    "
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset($11) AS v(view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)
+),
+planned AS (SELECT $1::uuid AS id, $3::bigint AS extension_id),
+parties AS (
+    SELECT $1::uuid AS phone_call_id, i.view_id, i.extension_id, i.flow, i.disposition, i.ringing, i.parked,
+           i.on_hold, i.recording, i.destination
+    FROM incoming i
+    UNION ALL
+    SELECT ", stored_parties!(), " FROM phone_call_views v WHERE v.phone_call_id = $1 AND $11::jsonb IS NULL
+),
+", party_facts!(), ",
+up AS (
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
+        ", fact_columns!(), ")
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), $9, ", fact_columns!(), "
+    FROM facts
     ON CONFLICT (id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         extension_id = EXCLUDED.extension_id,
@@ -191,15 +212,10 @@ WITH up AS (
         answered = EXCLUDED.answered,
         ended = EXCLUDED.ended,
         updated = now(),
-        sequence = EXCLUDED.sequence
+        sequence = EXCLUDED.sequence,
+        ", fact_updates!(), "
     WHERE c.sequence < EXCLUDED.sequence AND c.xmin::text = $10
     RETURNING (xmax = 0) AS created
-),
-incoming AS (
-    SELECT * FROM jsonb_to_recordset($11) AS v(view_id text, extension_id bigint, extension text, source text[], destination text[],
-        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
-        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
-        on_hold timestamptz, holder smallint, disposition smallint)
 ),
 kept AS (
     INSERT INTO phone_call_views AS v (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
@@ -235,7 +251,8 @@ gone AS (
     WHERE NOT up.created AND v.phone_call_id = $1 AND $11::jsonb IS NOT NULL
       AND NOT EXISTS (SELECT FROM incoming i WHERE i.view_id = v.view_id)
 )
-SELECT created FROM up";
+SELECT created FROM up"
+);
 
 /// Checks and writes a report the exact way: read again, then the call and its views in a
 /// transaction of separate statements, each of which sees what the ones before it did.
@@ -266,9 +283,25 @@ async fn write_exactly(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, Ap
 
 /// The sequence guard: the update applies only when the stored sequence is lower, so replays
 /// and late reports change nothing, whatever order they arrive in.
-pub(super) const UPSERT_CALL: &str = "
-INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
+///
+/// The call's party figures come from the report's views (`$10`), or from the stored ones when
+/// it leaves them out, which the statements after this one then keep.
+pub(super) const UPSERT_CALL: &str = concat!(
+    "
+WITH planned AS (SELECT $1::uuid AS id, $3::bigint AS extension_id),
+parties AS (
+    SELECT $1::uuid AS phone_call_id, i.view_id, i.extension_id, i.flow, i.disposition, i.ringing, i.parked,
+           i.on_hold, i.recording, i.destination
+    FROM jsonb_to_recordset($10) AS i(view_id text, extension_id bigint, flow smallint, disposition smallint,
+        ringing timestamptz, parked timestamptz, on_hold timestamptz, recording timestamptz, destination text[])
+    UNION ALL
+    SELECT ", stored_parties!(), " FROM phone_call_views v WHERE v.phone_call_id = $1 AND $10::jsonb IS NULL
+),
+", party_facts!(), "
+INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
+    ", fact_columns!(), ")
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), $9, ", fact_columns!(), "
+FROM facts
     ON CONFLICT (id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         extension_id = EXCLUDED.extension_id,
@@ -278,9 +311,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9)
         answered = EXCLUDED.answered,
         ended = EXCLUDED.ended,
         updated = now(),
-        sequence = EXCLUDED.sequence
+        sequence = EXCLUDED.sequence,
+        ", fact_updates!(), "
 WHERE c.sequence < EXCLUDED.sequence
-RETURNING (xmax = 0) AS created";
+RETURNING (xmax = 0) AS created"
+);
 
 pub(super) const DELETE_VIEWS: &str = "DELETE FROM phone_call_views WHERE phone_call_id = $1";
 
@@ -300,6 +335,7 @@ async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outc
     let mut tx: Transaction<'_, Postgres> = pool.begin().await?;
     let report = call.report;
     let created: Option<bool> = bind_call(sqlx::query_scalar(UPSERT_CALL), call)
+        .bind(call.views.as_ref().map(sqlx::types::Json))
         .fetch_optional(&mut *tx)
         .await
         .map_err(constraint_to_invalid)?;
