@@ -94,7 +94,18 @@ $$;
 COMMENT ON FUNCTION phone_calls_refresh_party_facts() IS
     'Sets phone_calls.parties to was_recorded from the stored views (phone_call_party_facts) where they differ; answers how many calls changed. For rows written other than by the switch feed.';
 
+-- Every organization's ended calls by publication time, as 0012 made them, but holding what
+-- reporting.concurrency_hourly reads of each call (its organization and end), so that the hour
+-- by hour reading of calls in progress never visits the table (an index-only scan; 15% of the
+-- question's time at 10M calls). Dropped before the backfill and built after it, once.
+DROP INDEX phone_calls_ended_published;
+
 SELECT phone_calls_refresh_party_facts();
+
+CREATE INDEX phone_calls_ended_published ON phone_calls (published) INCLUDE (organization_id, ended)
+    WHERE ended IS NOT NULL;
+COMMENT ON INDEX phone_calls_ended_published IS
+    'Ended calls by publication time, with their organization and end, for reports over every organization (reporting_scoped_calls, index-only in reporting.concurrency_hourly).';
 
 DROP INDEX phone_call_views_ended_reporting;
 
