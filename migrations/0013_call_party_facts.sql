@@ -173,3 +173,59 @@ JOIN reporting_organization_names o ON o.organization_id = f.organization_id
 JOIN reporting_extension_names n ON n.extension_id = f.extension_id;
 COMMENT ON COLUMN reporting.calls.destination IS
     'Destination numbers of the charged party (extensions or public numbers such as +442079460000); NULL when no party is on the charged extension.';
+
+-- Analysts' roles check every scan for contradictions (constraint_exclusion), so that the
+-- branches of the reporting views that a report's own conditions rule out (live calls in a
+-- question about ended ones, say) are skipped without being read: 15% of Q6's time at 10M calls.
+-- `phonecalls reporting role create` sets it on new roles; these are the roles made before.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT rr.role_name FROM reporting_roles rr JOIN pg_roles p ON p.rolname = rr.role_name LOOP
+        EXECUTE format('ALTER ROLE %I SET constraint_exclusion = on', r.role_name);
+    END LOOP;
+END
+$$;
+
+-- The hour by hour peak of calls in progress, as 0012 defined it, without the end of each call
+-- that lasts past the hour: such an end comes after every start of the hour, so it never counts
+-- at a start, and sorting it was wasted work.
+CREATE OR REPLACE VIEW reporting.concurrency_hourly WITH (security_barrier) AS
+SELECT h.hour_start AS hour, x.organization_id, o.organization_code, o.organization_name,
+       x.peak_calls
+FROM (
+    SELECT s AS hour_start, s + interval '1 hour' AS hour_end,
+           s - coalesce((SELECT max(ended - published) FROM phone_calls WHERE ended IS NOT NULL), interval '0')
+               AS earliest_start
+    FROM generate_series(
+        date_trunc('hour', least(
+            (SELECT min(ended) - max(ended - published) FROM phone_calls WHERE ended IS NOT NULL),
+            (SELECT min(published) FROM phone_calls WHERE ended IS NULL)), 'UTC'),
+        now(), interval '1 hour') AS s
+    OFFSET 0
+) AS h
+CROSS JOIN LATERAL (
+    SELECT e.organization_id, max(e.level) AS peak_calls
+    FROM (
+        SELECT c.organization_id, e.delta,
+               sum(e.delta) OVER (PARTITION BY c.organization_id ORDER BY e.at, e.delta
+                                  ROWS UNBOUNDED PRECEDING) AS level
+        FROM (
+            SELECT c.organization_id, greatest(c.published, h.hour_start) AS start_at,
+                   least(c.ended, h.hour_end) AS stop_at
+            FROM reporting_scoped_calls c
+            WHERE c.ended IS NOT NULL AND c.ended > h.hour_start
+              AND c.published < h.hour_end AND c.published >= h.earliest_start
+            UNION ALL
+            SELECT c.organization_id, greatest(c.published, h.hour_start), least(now(), h.hour_end)
+            FROM reporting_scoped_calls c
+            WHERE c.ended IS NULL AND c.published < h.hour_end
+        ) AS c
+        CROSS JOIN LATERAL (VALUES (c.start_at, 1), (c.stop_at, -1)) AS e (at, delta)
+        WHERE c.stop_at > c.start_at AND (e.delta = 1 OR e.at < h.hour_end)
+    ) AS e
+    WHERE e.delta = 1
+    GROUP BY e.organization_id
+) AS x
+JOIN reporting_organization_names o ON o.organization_id = x.organization_id;

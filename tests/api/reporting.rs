@@ -663,12 +663,13 @@ async fn an_organization_analyst_sees_its_rows_only_whatever_it_writes() {
     let settings = rows(
         &mut conn,
         "SELECT current_setting('default_transaction_read_only') AS read_only,
-                current_setting('statement_timeout') AS timeout, current_setting('jit') AS jit",
+                current_setting('statement_timeout') AS timeout, current_setting('jit') AS jit,
+                current_setting('constraint_exclusion') AS exclusion",
     )
     .await;
     assert_eq!(
         settings,
-        vec![json!({"read_only": "on", "timeout": "1min", "jit": "off"})]
+        vec![json!({"read_only": "on", "timeout": "1min", "jit": "off", "exclusion": "on"})]
     );
     sqlx::query("BEGIN READ WRITE")
         .execute(&mut conn)
