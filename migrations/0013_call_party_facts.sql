@@ -11,8 +11,9 @@
 -- The rule that makes these figures from a call's parties has two homes, which must agree:
 -- phone_call_party_facts below makes them from stored parties (for the backfill here,
 -- scripts/seed.sql and hand-made rows, through phone_calls_refresh_party_facts()), and
--- src/switch_feed/repo/facts.rs makes them from the parties a report carries, in the feed's
--- statements. A test applies reports through the feed and compares the two for every call.
+-- src/switch_feed/repo/facts.rs makes them from the parties a report carries, and the feed
+-- writes them with the call. A test applies reports through the feed and compares the two for
+-- every call.
 --
 -- The index of ended calls' parties that 0012 added for the reports is no longer read, and
 -- goes: it cost the feed about a quarter more database time per ended call.

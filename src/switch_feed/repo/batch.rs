@@ -19,7 +19,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::facts::{fact_columns, fact_updates, party_facts, stored_parties};
+use super::facts::{fact_columns, fact_updates, PartyFacts};
 use super::{
     back_off, changes_organization, is_data_error, is_foreign, is_retryable, known_from,
     log_foreign, numbers_of, resolve, stored_from, ApplyError, Outcome, Resolved, Stored, ViewRow,
@@ -302,6 +302,7 @@ async fn write(
     let mut sequences = Vec::with_capacity(n);
     let mut existed = Vec::with_capacity(n);
     let mut with_views = Vec::with_capacity(n);
+    let mut facts = Vec::with_capacity(n);
     let mut views = Vec::new();
     let mut replaced = Vec::new();
     for (id, Write { call, existed: was }) in writes {
@@ -317,6 +318,10 @@ async fn write(
         sequences.push(report.sequence);
         existed.push(*was);
         with_views.push(call.views.is_some());
+        facts.push(BatchFacts {
+            id: *id,
+            facts: call.party_facts(),
+        });
         let Some(rows) = &call.views else { continue };
         if *was {
             replaced.push(*id);
@@ -342,6 +347,7 @@ async fn write(
         .bind(&replaced)
         .bind(&existed)
         .bind(&with_views)
+        .bind(sqlx::types::Json(&facts))
         .fetch_all(&mut **tx)
         .await?;
     let as_planned = rows.len() == n
@@ -349,6 +355,14 @@ async fn write(
             .iter()
             .all(|(id, created)| writes.get(id).is_some_and(|w| *created != w.existed));
     Ok(as_planned)
+}
+
+/// The party figures of one of the batch's calls, as `jsonb_to_recordset` reads them.
+#[derive(Serialize)]
+struct BatchFacts<'a> {
+    id: Uuid,
+    #[serde(flatten)]
+    facts: PartyFacts<'a>,
 }
 
 /// A view of one of the batch's calls, as `jsonb_to_recordset` reads it.
@@ -369,8 +383,9 @@ struct BatchView<'a> {
 /// calls written (they read `fresh`, `renewed` or `up`): a new call's views are plainly inserted
 /// (no view can exist for a call that did not), a stored call's views are upserted, and the
 /// views upserted and the views deleted are disjoint, so the statement never touches a row
-/// twice. Each call's party figures ([`super::facts`]) come from its views in the batch, or from
-/// its stored views when no applied report carried views (`with_views`, `$13`).
+/// twice. Each call's party figures ([`super::facts`], `$14`) are those of its views in the
+/// batch; a stored call whose applied reports carried no views (`with_views`, `$13`) keeps its
+/// own (`renewed_keeping`).
 pub(super) const WRITE: &str = concat!(
     "
 WITH planned AS (
@@ -378,22 +393,11 @@ WITH planned AS (
                          $7::timestamptz[], $8::timestamptz[], $9::bigint[], $12::boolean[], $13::boolean[])
         AS u(id, organization_id, extension_id, extension, nonce, published, answered, ended, sequence, existed, with_views)
 ),
-incoming AS (
-    SELECT * FROM jsonb_to_recordset($10) AS v(phone_call_id uuid, organization_id bigint, call_live boolean, view_id text, extension_id bigint, extension text, source text[], destination text[],
-        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
-        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
-        on_hold timestamptz, holder smallint, disposition smallint)
+facts AS (
+    SELECT * FROM jsonb_to_recordset($14) AS f(id uuid, parties smallint, first_ringing timestamptz,
+        charged_flow smallint, charged_disposition smallint, charged_destination text[],
+        was_parked boolean, was_on_hold boolean, was_recorded boolean)
 ),
-parties AS (
-    SELECT i.phone_call_id, i.view_id, i.extension_id, i.flow, i.disposition, i.ringing, i.parked, i.on_hold,
-           i.recording, i.destination
-    FROM incoming i
-    UNION ALL
-    SELECT ", stored_parties!(), "
-    FROM planned p JOIN phone_call_views v ON v.phone_call_id = p.id
-    WHERE p.existed AND NOT p.with_views
-),
-", party_facts!(), ",
 fresh AS (
     INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
         ", fact_columns!(), ")
@@ -408,7 +412,7 @@ renewed AS (
         ", fact_columns!(), ")
     SELECT p.id, p.organization_id, p.extension_id, p.extension, p.nonce, p.published, p.answered, p.ended, now(), p.sequence,
         ", fact_columns!(), "
-    FROM planned p JOIN facts USING (id) WHERE p.existed
+    FROM planned p JOIN facts USING (id) WHERE p.existed AND p.with_views
     ON CONFLICT (id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         extension_id = EXCLUDED.extension_id,
@@ -419,12 +423,39 @@ renewed AS (
         ended = EXCLUDED.ended,
         updated = now(),
         sequence = EXCLUDED.sequence,
-        ", fact_updates!(), "
+        ", fact_updates!("false"), "
+    WHERE c.sequence < EXCLUDED.sequence
+    RETURNING id, (xmax = 0) AS created
+),
+renewed_keeping AS (
+    INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
+        ", fact_columns!(), ")
+    SELECT p.id, p.organization_id, p.extension_id, p.extension, p.nonce, p.published, p.answered, p.ended, now(), p.sequence,
+        ", fact_columns!(), "
+    FROM planned p JOIN facts USING (id) WHERE p.existed AND NOT p.with_views
+    ON CONFLICT (id) DO UPDATE SET
+        organization_id = EXCLUDED.organization_id,
+        extension_id = EXCLUDED.extension_id,
+        extension = EXCLUDED.extension,
+        nonce = EXCLUDED.nonce,
+        published = EXCLUDED.published,
+        answered = EXCLUDED.answered,
+        ended = EXCLUDED.ended,
+        updated = now(),
+        sequence = EXCLUDED.sequence,
+        ", fact_updates!("true"), "
     WHERE c.sequence < EXCLUDED.sequence
     RETURNING id, (xmax = 0) AS created
 ),
 up AS (
     SELECT id, created FROM fresh UNION ALL SELECT id, created FROM renewed
+    UNION ALL SELECT id, created FROM renewed_keeping
+),
+incoming AS (
+    SELECT * FROM jsonb_to_recordset($10) AS v(phone_call_id uuid, organization_id bigint, call_live boolean, view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)
 ),
 gone AS (
     DELETE FROM phone_call_views v

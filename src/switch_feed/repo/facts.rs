@@ -4,16 +4,54 @@
 //! or recorded the call. The reports of `reporting` read these instead of the parties, one row
 //! per call.
 //!
-//! The feed writes them in the same statement as the call and its views, from the parties the
-//! call has once the report is applied: the report's views when it carries views, the stored
-//! ones when it leaves them out (its extension may still change which party is charged). The
-//! same rule for stored parties is the database's view `phone_call_party_facts`; a test applies
-//! reports through the feed and compares the two for every call.
+//! A report that carries views carries every party of the call, so its figures are computed
+//! here, from the report ([`PartyFacts::of`]), and written with the call: the database does no
+//! work for them. A report that leaves its views out keeps the stored ones, and so the figures,
+//! except that a new extension may make another party the charged one: then, and only then, the
+//! statement reads the charged party from the stored views ([`fact_updates!`]).
 //!
-//! The pieces are macros that expand to string literals, so that the statements stay constants
-//! (`concat!`), printable whole by `phonecalls statements --feed`.
+//! The same rule over stored parties is the database's view `phone_call_party_facts`; a test
+//! applies reports through every write path and compares the two for every call.
 
-/// The columns of `phone_calls` that [`party_facts!`] gives, in its order.
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::ViewRow;
+
+/// The figures of a call whose parties are `views`, charged to extension `charged_extension`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(super) struct PartyFacts<'a> {
+    pub parties: i16,
+    pub first_ringing: Option<DateTime<Utc>>,
+    pub charged_flow: Option<i16>,
+    pub charged_disposition: Option<i16>,
+    pub charged_destination: Option<&'a [String]>,
+    pub was_parked: bool,
+    pub was_on_hold: bool,
+    pub was_recorded: bool,
+}
+
+impl<'a> PartyFacts<'a> {
+    pub(super) fn of(views: &'a [ViewRow<'a>], charged_extension: i64) -> Self {
+        let charged = views
+            .iter()
+            .filter(|v| v.extension_id == charged_extension)
+            .min_by_key(|v| v.view_id);
+        Self {
+            // A report holds at most 32 views (report::MAX_VIEWS).
+            parties: i16::try_from(views.len()).unwrap_or(i16::MAX),
+            first_ringing: views.iter().filter_map(|v| v.ringing).min(),
+            charged_flow: charged.map(|v| v.flow),
+            charged_disposition: charged.and_then(|v| v.disposition),
+            charged_destination: charged.map(|v| v.destination),
+            was_parked: views.iter().any(|v| v.parked.is_some()),
+            was_on_hold: views.iter().any(|v| v.on_hold.is_some()),
+            was_recorded: views.iter().any(|v| v.recording.is_some()),
+        }
+    }
+}
+
+/// The columns of `phone_calls` that [`PartyFacts`] holds, in its order.
 macro_rules! fact_columns {
     () => {
         "parties, first_ringing, charged_flow, charged_disposition, charged_destination, \
@@ -21,56 +59,135 @@ macro_rules! fact_columns {
     };
 }
 
-/// The `ON CONFLICT … DO UPDATE` assignments of those columns.
+/// The `ON CONFLICT … DO UPDATE` assignments of those columns, `c` being the stored row.
+/// `$no_views` is a condition true when the report left its views out: the stored figures are
+/// then kept, and only the charged party's are read again from the stored views, when the
+/// report moved the call to another extension (a `CASE` evaluates that read only then).
 macro_rules! fact_updates {
-    () => {
-        "parties = EXCLUDED.parties,
-        first_ringing = EXCLUDED.first_ringing,
-        charged_flow = EXCLUDED.charged_flow,
-        charged_disposition = EXCLUDED.charged_disposition,
-        charged_destination = EXCLUDED.charged_destination,
-        was_parked = EXCLUDED.was_parked,
-        was_on_hold = EXCLUDED.was_on_hold,
-        was_recorded = EXCLUDED.was_recorded"
+    ($no_views:literal) => {
+        concat!(
+            "parties = CASE WHEN ",
+            $no_views,
+            " THEN c.parties ELSE EXCLUDED.parties END,
+        first_ringing = CASE WHEN ",
+            $no_views,
+            " THEN c.first_ringing ELSE EXCLUDED.first_ringing END,
+        was_parked = CASE WHEN ",
+            $no_views,
+            " THEN c.was_parked ELSE EXCLUDED.was_parked END,
+        was_on_hold = CASE WHEN ",
+            $no_views,
+            " THEN c.was_on_hold ELSE EXCLUDED.was_on_hold END,
+        was_recorded = CASE WHEN ",
+            $no_views,
+            " THEN c.was_recorded ELSE EXCLUDED.was_recorded END,
+        charged_flow = CASE WHEN NOT (",
+            $no_views,
+            ") THEN EXCLUDED.charged_flow
+            WHEN c.extension_id = EXCLUDED.extension_id THEN c.charged_flow
+            ELSE (SELECT v.flow FROM phone_call_views v WHERE v.phone_call_id = c.id
+                  AND v.extension_id = EXCLUDED.extension_id ORDER BY v.view_id LIMIT 1) END,
+        charged_disposition = CASE WHEN NOT (",
+            $no_views,
+            ") THEN EXCLUDED.charged_disposition
+            WHEN c.extension_id = EXCLUDED.extension_id THEN c.charged_disposition
+            ELSE (SELECT v.disposition FROM phone_call_views v WHERE v.phone_call_id = c.id
+                  AND v.extension_id = EXCLUDED.extension_id ORDER BY v.view_id LIMIT 1) END,
+        charged_destination = CASE WHEN NOT (",
+            $no_views,
+            ") THEN EXCLUDED.charged_destination
+            WHEN c.extension_id = EXCLUDED.extension_id THEN c.charged_destination
+            ELSE (SELECT v.destination FROM phone_call_views v WHERE v.phone_call_id = c.id
+                  AND v.extension_id = EXCLUDED.extension_id ORDER BY v.view_id LIMIT 1) END"
+        )
     };
 }
 
-/// The columns a statement's `parties` CTE has, read from `phone_call_views` (alias `v`), for the
-/// stored parties of calls whose report leaves its views out.
-macro_rules! stored_parties {
-    () => {
-        "v.phone_call_id, v.view_id, v.extension_id, v.flow, v.disposition, v.ringing, v.parked, \
-         v.on_hold, v.recording, v.destination"
-    };
-}
+pub(super) use {fact_columns, fact_updates};
 
-/// A CTE `facts (id, <fact_columns>)`: one row per call of the CTE `planned (id, extension_id,
-/// …)`, from the CTE `parties (phone_call_id, view_id, extension_id, flow, disposition, ringing,
-/// parked, on_hold, recording, destination)` that holds every party of those calls as the
-/// report leaves them. Grouped once for the whole statement, whatever the number of calls.
-macro_rules! party_facts {
-    () => {
-        "facts AS (
-    SELECT planned.id, coalesce(a.parties, 0)::smallint AS parties, a.first_ringing,
-           ch.flow AS charged_flow, ch.disposition AS charged_disposition,
-           ch.destination AS charged_destination, coalesce(a.parked, false) AS was_parked,
-           coalesce(a.on_hold, false) AS was_on_hold, coalesce(a.recorded, false) AS was_recorded
-    FROM planned
-    LEFT JOIN (
-        SELECT p.phone_call_id, count(*) AS parties, min(p.ringing) AS first_ringing,
-               bool_or(p.parked IS NOT NULL) AS parked, bool_or(p.on_hold IS NOT NULL) AS on_hold,
-               bool_or(p.recording IS NOT NULL) AS recorded
-        FROM parties p
-        GROUP BY p.phone_call_id
-    ) AS a ON a.phone_call_id = planned.id
-    LEFT JOIN (
-        SELECT DISTINCT ON (p.phone_call_id) p.phone_call_id, p.flow, p.disposition, p.destination
-        FROM parties p
-        JOIN planned k ON k.id = p.phone_call_id AND k.extension_id = p.extension_id
-        ORDER BY p.phone_call_id, p.view_id
-    ) AS ch ON ch.phone_call_id = planned.id
-)"
-    };
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
 
-pub(super) use {fact_columns, fact_updates, party_facts, stored_parties};
+    fn at(second: u32) -> Option<DateTime<Utc>> {
+        Some(Utc.with_ymd_and_hms(2026, 11, 28, 14, 40, second).unwrap())
+    }
+
+    fn view<'a>(
+        view_id: &'a str,
+        extension_id: i64,
+        flow: i16,
+        destination: &'a [String],
+    ) -> ViewRow<'a> {
+        ViewRow {
+            view_id,
+            extension_id,
+            extension: "",
+            source: &[],
+            destination,
+            flow,
+            status: 5,
+            ringing: None,
+            caller_id: None,
+            recording: None,
+            answered: None,
+            parked: None,
+            parked_pos: None,
+            parked_by: None,
+            on_hold: None,
+            holder: None,
+            disposition: None,
+        }
+    }
+
+    #[test]
+    fn the_charged_party_is_the_lowest_view_on_the_calls_extension() {
+        let (dialled, heard) = (
+            vec!["+15551230000".to_string()],
+            vec!["0003*210".to_string()],
+        );
+        let views = [
+            ViewRow {
+                ringing: at(9),
+                disposition: Some(3),
+                ..view("02", 7, 4, &dialled)
+            },
+            ViewRow {
+                ringing: at(5),
+                on_hold: at(20),
+                ..view("01", 8, 8, &heard)
+            },
+            ViewRow {
+                disposition: Some(0),
+                recording: at(30),
+                ..view("03", 7, 2, &heard)
+            },
+        ];
+        let facts = PartyFacts::of(&views, 7);
+        assert_eq!(
+            facts,
+            PartyFacts {
+                parties: 3,
+                first_ringing: at(5),
+                charged_flow: Some(4),
+                charged_disposition: Some(3),
+                charged_destination: Some(&dialled),
+                was_parked: false,
+                was_on_hold: true,
+                was_recorded: true,
+            }
+        );
+        // No view on the charged extension: no charged party.
+        let facts = PartyFacts::of(&views, 9);
+        assert_eq!(
+            (
+                facts.charged_flow,
+                facts.charged_disposition,
+                facts.charged_destination
+            ),
+            (None, None, None)
+        );
+        assert_eq!(PartyFacts::of(&[], 7), PartyFacts::default());
+    }
+}

@@ -239,6 +239,15 @@ struct Resolved<'a> {
 }
 
 impl Resolved<'_> {
+    /// What the report's views say about the call (all zero and none when it carries no views:
+    /// the statements then keep the stored figures, see [`facts`]).
+    fn party_facts(&self) -> facts::PartyFacts<'_> {
+        self.views
+            .as_deref()
+            .map(|views| facts::PartyFacts::of(views, self.extension_id))
+            .unwrap_or_default()
+    }
+
     /// The stored call once this report is applied.
     fn stored(&self) -> Stored {
         Stored {

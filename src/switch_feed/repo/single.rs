@@ -13,7 +13,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::QueryScalar;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::facts::{fact_columns, fact_updates, party_facts, stored_parties};
+use super::facts::{fact_columns, fact_updates, PartyFacts};
 use super::{
     back_off, constraint_to_invalid, is_foreign, is_retryable, known_from, log_foreign, numbers_of,
     resolve, ApplyError, Outcome, Resolved, Stored, ATTEMPTS,
@@ -149,10 +149,12 @@ async fn write(
     call: &Resolved<'_>,
     version: Option<&str>,
 ) -> Result<Option<bool>, ApplyError> {
-    bind_call(sqlx::query_scalar(WRITE), call)
+    let facts = call.party_facts();
+    let query = bind_call(sqlx::query_scalar(WRITE), call)
         .bind(version)
         .bind(call.views.as_ref().map(sqlx::types::Json))
-        .bind(call.report.ended.is_none())
+        .bind(call.report.ended.is_none());
+    bind_facts(query, &facts)
         .fetch_optional(pool)
         .await
         .map_err(constraint_to_invalid)
@@ -176,33 +178,33 @@ fn bind_call<'q, O>(
         .bind(report.sequence)
 }
 
+/// Binds the next eight parameters to a call's party figures, in [`fact_columns!`]'s order.
+fn bind_facts<'q, O>(
+    query: QueryScalar<'q, Postgres, O, PgArguments>,
+    facts: &PartyFacts<'q>,
+) -> QueryScalar<'q, Postgres, O, PgArguments> {
+    query
+        .bind(facts.parties)
+        .bind(facts.first_ringing)
+        .bind(facts.charged_flow)
+        .bind(facts.charged_disposition)
+        .bind(facts.charged_destination)
+        .bind(facts.was_parked)
+        .bind(facts.was_on_hold)
+        .bind(facts.was_recorded)
+}
+
 /// The sequence guard (`c.sequence < EXCLUDED.sequence`) and the version check are in the upsert;
 /// the views change only when it applied (they read `up`). The views upserted and the views
 /// deleted are disjoint, so the statement never touches a row twice. The call's party figures
-/// ([`super::facts`]) come from the report's views, or from the stored ones when it leaves them
-/// out.
+/// ([`super::facts`], `$13` to `$20`) are the report's when it carries views, and kept when it
+/// leaves them out.
 pub(super) const WRITE: &str = concat!(
     "
-WITH incoming AS (
-    SELECT * FROM jsonb_to_recordset($11) AS v(view_id text, extension_id bigint, extension text, source text[], destination text[],
-        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
-        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
-        on_hold timestamptz, holder smallint, disposition smallint)
-),
-planned AS (SELECT $1::uuid AS id, $3::bigint AS extension_id),
-parties AS (
-    SELECT $1::uuid AS phone_call_id, i.view_id, i.extension_id, i.flow, i.disposition, i.ringing, i.parked,
-           i.on_hold, i.recording, i.destination
-    FROM incoming i
-    UNION ALL
-    SELECT ", stored_parties!(), " FROM phone_call_views v WHERE v.phone_call_id = $1 AND $11::jsonb IS NULL
-),
-", party_facts!(), ",
-up AS (
+WITH up AS (
     INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
         ", fact_columns!(), ")
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), $9, ", fact_columns!(), "
-    FROM facts
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9, $13, $14, $15, $16, $17, $18, $19, $20)
     ON CONFLICT (id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         extension_id = EXCLUDED.extension_id,
@@ -213,9 +215,15 @@ up AS (
         ended = EXCLUDED.ended,
         updated = now(),
         sequence = EXCLUDED.sequence,
-        ", fact_updates!(), "
+        ", fact_updates!("$11::jsonb IS NULL"), "
     WHERE c.sequence < EXCLUDED.sequence AND c.xmin::text = $10
     RETURNING (xmax = 0) AS created
+),
+incoming AS (
+    SELECT * FROM jsonb_to_recordset($11) AS v(view_id text, extension_id bigint, extension text, source text[], destination text[],
+        flow smallint, status smallint, ringing timestamptz, caller_id text, recording timestamptz,
+        answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
+        on_hold timestamptz, holder smallint, disposition smallint)
 ),
 kept AS (
     INSERT INTO phone_call_views AS v (phone_call_id, view_id, organization_id, call_live, extension_id, extension, source, destination,
@@ -284,24 +292,13 @@ async fn write_exactly(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, Ap
 /// The sequence guard: the update applies only when the stored sequence is lower, so replays
 /// and late reports change nothing, whatever order they arrive in.
 ///
-/// The call's party figures come from the report's views (`$10`), or from the stored ones when
-/// it leaves them out, which the statements after this one then keep.
+/// The call's party figures (`$11` to `$18`) are the report's when it carries views (`$10`),
+/// and kept when it leaves them out, as the statements after this one keep the views.
 pub(super) const UPSERT_CALL: &str = concat!(
     "
-WITH planned AS (SELECT $1::uuid AS id, $3::bigint AS extension_id),
-parties AS (
-    SELECT $1::uuid AS phone_call_id, i.view_id, i.extension_id, i.flow, i.disposition, i.ringing, i.parked,
-           i.on_hold, i.recording, i.destination
-    FROM jsonb_to_recordset($10) AS i(view_id text, extension_id bigint, flow smallint, disposition smallint,
-        ringing timestamptz, parked timestamptz, on_hold timestamptz, recording timestamptz, destination text[])
-    UNION ALL
-    SELECT ", stored_parties!(), " FROM phone_call_views v WHERE v.phone_call_id = $1 AND $10::jsonb IS NULL
-),
-", party_facts!(), "
 INSERT INTO phone_calls AS c (id, organization_id, extension_id, extension, nonce, published, answered, ended, updated, sequence,
     ", fact_columns!(), ")
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, now(), $9, ", fact_columns!(), "
-FROM facts
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), $9, $11, $12, $13, $14, $15, $16, $17, $18)
     ON CONFLICT (id) DO UPDATE SET
         organization_id = EXCLUDED.organization_id,
         extension_id = EXCLUDED.extension_id,
@@ -312,7 +309,7 @@ FROM facts
         ended = EXCLUDED.ended,
         updated = now(),
         sequence = EXCLUDED.sequence,
-        ", fact_updates!(), "
+        ", fact_updates!("NOT $10::boolean"), "
 WHERE c.sequence < EXCLUDED.sequence
 RETURNING (xmax = 0) AS created"
 );
@@ -334,8 +331,9 @@ FROM jsonb_to_recordset($3) AS v(view_id text, extension_id bigint, extension te
 async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
     let mut tx: Transaction<'_, Postgres> = pool.begin().await?;
     let report = call.report;
-    let created: Option<bool> = bind_call(sqlx::query_scalar(UPSERT_CALL), call)
-        .bind(call.views.as_ref().map(sqlx::types::Json))
+    let facts = call.party_facts();
+    let query = bind_call(sqlx::query_scalar(UPSERT_CALL), call).bind(call.views.is_some());
+    let created: Option<bool> = bind_facts(query, &facts)
         .fetch_optional(&mut *tx)
         .await
         .map_err(constraint_to_invalid)?;
