@@ -1028,19 +1028,20 @@ async fn history_prune_deletes_old_ended_calls_and_their_views_in_batches() {
     .await;
     let cutoff = (now - ChronoDuration::days(30)).date_naive().to_string();
 
-    // Batches of 3: 7 calls take three transactions, and the count is the total.
-    let out = run_cli(
-        &db.url,
-        &[
+    // Batches of 3: 7 calls take three transactions, and the count is the total. The batches
+    // are not held to the requests' statement timeout (1 ms here; each takes more).
+    let mut command = cli(&db.url);
+    command
+        .args([
             "history",
             "prune",
             "--ended-before",
             &cutoff,
             "--batch",
             "3",
-        ],
-    )
-    .await;
+        ])
+        .env("DATABASE_STATEMENT_TIMEOUT_MS", "1");
+    let out = run_command(command).await;
     assert_eq!(out.json(), json!({"deleted": 7}));
     let left: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM phone_calls ORDER BY id")
         .fetch_all(&db.pool)
@@ -1157,7 +1158,11 @@ async fn end_stale_ends_calls_the_switch_forgot_and_the_switch_can_still_correct
         assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
     }
     let url = &app.db.as_ref().unwrap().url;
-    let out = run_cli(url, &["calls", "end-stale", "--not-updated-for", "2h"]).await;
+    let mut command = cli(url);
+    command
+        .args(["calls", "end-stale", "--not-updated-for", "2h"])
+        .env("DATABASE_STATEMENT_TIMEOUT_MS", "1");
+    let out = run_command(command).await;
     assert_eq!(out.json(), json!({"ended": 1}));
     let (ended, sequence, views_live): (Option<DateTime<Utc>>, i64, bool) = sqlx::query_as(
         "SELECT c.ended, c.sequence, bool_or(v.call_live) FROM phone_calls c
