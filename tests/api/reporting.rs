@@ -541,6 +541,63 @@ async fn daily_and_hourly_views_have_the_known_figures() {
     drop_analyst(&db.url, &name, conn).await;
 }
 
+/// The instants where the peak of calls in progress is decided: calls that end the instant
+/// another starts, a call that ends exactly when its hour does, calls that last no time at all,
+/// and a call in progress when its hour starts. Asked by an analyst of every organization and
+/// by one of Acme's, whose hour by hour reads take another index.
+#[tokio::test]
+async fn peak_concurrency_counts_what_is_in_progress_at_each_instant() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    for (extension, published, ended) in [
+        // In progress when 10:00 starts: the level the hour starts from.
+        ("0003*210", "09:50:00", "10:20:00"),
+        // Starts the instant the first ends: one call at that instant, not two.
+        ("0003*211", "10:20:00", "10:30:00"),
+        // Ends exactly when the hour does: not in progress during 11:00.
+        ("0003*210", "10:25:00", "11:00:00"),
+        // With the two before it: three at once from 10:26 to 10:27.
+        ("0003*211", "10:26:00", "10:27:00"),
+        // Lasts no time: never in progress, in an hour with calls or alone in its hour.
+        ("0003*210", "10:26:30", "10:26:30"),
+        ("0003*210", "12:00:00", "12:00:00"),
+        // Globex's call at the same instants counts for Globex only.
+        ("0007*210", "10:26:00", "10:40:00"),
+    ] {
+        let on = |time: &str| format!("2026-04-01T{time}Z");
+        store_call(
+            &db.pool,
+            extension,
+            &on(published),
+            None,
+            Some(&on(ended)),
+            &[],
+        )
+        .await;
+    }
+    sqlx::query("ANALYZE").execute(&db.pool).await.unwrap();
+    let hour = |h: &str, org: &str, peak: i64| json!({"hour": format!("2026-04-01T{h}:00:00+00:00"), "organization_code": org, "peak_calls": peak});
+    let query = "SELECT hour, organization_code, peak_calls FROM reporting.concurrency_hourly
+                 WHERE hour >= '2026-04-01' AND hour < '2026-04-02' ORDER BY hour, organization_code";
+
+    let (all_name, mut all) = analyst(&db.url, None).await;
+    assert_eq!(
+        rows(&mut all, query).await,
+        vec![
+            hour("09", "0003", 1),
+            hour("10", "0003", 3),
+            hour("10", "0007", 1)
+        ]
+    );
+    let (acme_name, mut acme) = analyst(&db.url, Some(f.org)).await;
+    assert_eq!(
+        rows(&mut acme, query).await,
+        vec![hour("09", "0003", 1), hour("10", "0003", 3)]
+    );
+    drop_analyst(&db.url, &all_name, all).await;
+    drop_analyst(&db.url, &acme_name, acme).await;
+}
+
 /// Runs `query` and returns its error's SQLSTATE (panics when it succeeds).
 async fn refused(connection: &mut PgConnection, query: &str) -> String {
     match sqlx::query(query).execute(&mut *connection).await {
