@@ -69,7 +69,36 @@ pub const SETTING_NAMES: &[&str] = &[
     "SHUTDOWN_DELAY_SECONDS",
     "SHUTDOWN_DRAIN_SECONDS",
     "MIGRATE_ON_START",
+    "METRICS_LISTEN_ADDR",
+    "DATABASE_POOLER",
+    "DATABASE_LISTEN_URL",
+    "DATABASE_READ_URL",
+    "READ_MAX_LAG_MS",
 ];
+
+/// What stands between the service and PostgreSQL (`DATABASE_POOLER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooler {
+    /// Nothing, or a pooler that gives each client a server session of its own: session
+    /// settings go in the startup packet, and statements are prepared by name and reused.
+    None,
+    /// A pooler in transaction mode (PgBouncer's `pool_mode = transaction`): a server session
+    /// serves one transaction, then another client. Nothing may outlive a transaction, so
+    /// statements are not prepared by name, and the session settings are set in each
+    /// transaction (see `db::Pool`).
+    Transaction,
+}
+
+impl FromStr for Pooler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::None),
+            "transaction" => Ok(Self::Transaction),
+            _ => Err("must be none or transaction".into()),
+        }
+    }
+}
 
 /// Every setting of the service. See `.env.example` for their meaning.
 #[derive(Debug, Clone)]
@@ -97,6 +126,16 @@ pub struct Settings {
     pub shutdown_delay: Duration,
     pub shutdown_drain: Duration,
     pub migrate_on_start: bool,
+    /// Where `GET /metrics` is served; no metrics at all when unset.
+    pub metrics_listen_addr: Option<SocketAddr>,
+    pub pooler: Pooler,
+    /// The notification listener's server: it needs a session of its own, so it never goes
+    /// through a pooler in transaction mode. `DATABASE_URL` when unset.
+    pub database_listen_url: Option<SecretString>,
+    /// A streaming replica for list statements; none when unset.
+    pub database_read_url: Option<SecretString>,
+    /// The replica serves lists while it is at most this far behind the primary.
+    pub read_max_lag: Duration,
 }
 
 impl Settings {
@@ -117,12 +156,10 @@ impl Settings {
                             .into(),
                 }),
             };
-        let scheme_ok =
-            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
-        if !scheme_ok || PgConnectOptions::from_str(&database_url).is_err() {
+        if let Err(problem) = postgres_url(&database_url) {
             return Err(ConfigError {
                 setting: "DATABASE_URL",
-                problem: "is not a valid postgres:// connection URL".into(),
+                problem,
             });
         }
         let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
@@ -205,6 +242,21 @@ impl Settings {
                 "false" | "0" | "no" => Ok(false),
                 _ => Err("must be true or false".into()),
             })?,
+            metrics_listen_addr: parse(&get, "METRICS_LISTEN_ADDR", None, |v| {
+                v.parse()
+                    .map(Some)
+                    .map_err(|_| "must be an IP address and port such as 127.0.0.1:9090".into())
+            })?,
+            pooler: parse(&get, "DATABASE_POOLER", Pooler::None, |v| v.parse())?,
+            database_listen_url: parse(&get, "DATABASE_LISTEN_URL", None, |v| {
+                postgres_url(v).map(Some)
+            })?,
+            database_read_url: parse(&get, "DATABASE_READ_URL", None, |v| {
+                postgres_url(v).map(Some)
+            })?,
+            read_max_lag: parse(&get, "READ_MAX_LAG_MS", Duration::from_millis(1000), |v| {
+                bounded(v, 1, 3_600_000).map(Duration::from_millis)
+            })?,
         };
         settings.with_request_timeout(&get)
     }
@@ -243,37 +295,93 @@ impl Settings {
         Ok(self)
     }
 
-    /// Connection options for the pool: the URL plus the statement timeout, sent in the startup
-    /// packet so that it costs no round trip.
+    /// Connection options for the request pool (see [`Self::options_for`]).
     pub fn connect_options(&self) -> PgConnectOptions {
-        let timeout_ms = self.statement_timeout.as_millis().to_string();
-        PgConnectOptions::from_str(self.database_url.expose_secret())
-            .expect("DATABASE_URL was validated when the settings were read")
-            .application_name("phonecalls")
-            // No JIT compilation: it pays off for long analytical queries, while the list's are
-            // a few milliseconds long. PostgreSQL decides from the plan's estimated cost, which
-            // grows with the stored history, so with JIT on, the same page of live calls got
-            // ~12 ms slower at ten million stored calls than at a hundred thousand.
-            //
-            // Generic plans, always: every statement is planned once per connection, without its
-            // values, and that plan is kept. The list's statements are written so that their
-            // generic plans are the good ones (see `phone_calls::sql::list`; `scripts/plans`
-            // checks each shape against its custom plan). Left to choose, PostgreSQL planned
-            // each run anew for its first five, then kept whichever its estimates favoured: a
-            // user's page spent 0.7 ms planning for 0.65 ms of work, and at ten million stored
-            // calls a custom plan of a recent `published` filter took 181 ms where the generic
-            // one takes 2 ms.
-            //
-            // No parallel workers: a page is bounded by the live set, and a worker is a process
-            // PostgreSQL starts for the statement. Under load, a generic plan that expected many
-            // rows spent 40 ms starting workers for a page it found in 2 ms.
-            .options([
-                ("statement_timeout", timeout_ms.as_str()),
-                ("jit", "off"),
-                ("plan_cache_mode", "force_generic_plan"),
-                ("max_parallel_workers_per_gather", "0"),
-            ])
+        self.options_for(&self.database_url)
     }
+
+    /// Connection options for the read replica's pool, when one is set.
+    pub fn read_connect_options(&self) -> Option<PgConnectOptions> {
+        self.database_read_url
+            .as_ref()
+            .map(|url| self.options_for(url))
+    }
+
+    /// Connection options for the notification listener: a session of its own, straight to
+    /// PostgreSQL (`DATABASE_LISTEN_URL`), with the session settings in its startup packet.
+    pub fn listen_connect_options(&self) -> PgConnectOptions {
+        let url = self
+            .database_listen_url
+            .as_ref()
+            .unwrap_or(&self.database_url);
+        with_session_settings(parsed(url), &self.session_settings())
+    }
+
+    /// The settings every session of the service runs with, as (name, value) pairs.
+    ///
+    /// No JIT compilation: it pays off for long analytical queries, while the list's are a few
+    /// milliseconds long. PostgreSQL decides from the plan's estimated cost, which grows with
+    /// the stored history, so with JIT on, the same page of live calls got ~12 ms slower at ten
+    /// million stored calls than at a hundred thousand.
+    ///
+    /// Generic plans, always: every statement is planned once per connection, without its
+    /// values, and that plan is kept. The list's statements are written so that their generic
+    /// plans are the good ones (see `phone_calls::sql::list`; `scripts/plans` checks each shape
+    /// against its custom plan). Left to choose, PostgreSQL planned each run anew for its first
+    /// five, then kept whichever its estimates favoured: a user's page spent 0.7 ms planning for
+    /// 0.65 ms of work, and at ten million stored calls a custom plan of a recent `published`
+    /// filter took 181 ms where the generic one takes 2 ms.
+    ///
+    /// No parallel workers: a page is bounded by the live set, and a worker is a process
+    /// PostgreSQL starts for the statement. Under load, a generic plan that expected many rows
+    /// spent 40 ms starting workers for a page it found in 2 ms.
+    pub fn session_settings(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "statement_timeout",
+                self.statement_timeout.as_millis().to_string(),
+            ),
+            ("jit", "off".into()),
+            ("plan_cache_mode", "force_generic_plan".into()),
+            ("max_parallel_workers_per_gather", "0".into()),
+        ]
+    }
+
+    /// Options for a pool of the service's statements on the server at `url`. Without a
+    /// pooler, the session settings go in the startup packet, so that they cost no round trip,
+    /// and statements are prepared by name once per connection. Behind a pooler in transaction
+    /// mode neither survives: PgBouncer refuses startup options, and a statement prepared on
+    /// one server session is unknown on the next. Statements are then sent unnamed, and the
+    /// settings are set in each transaction (`db::Pool`).
+    fn options_for(&self, url: &SecretString) -> PgConnectOptions {
+        let options = parsed(url);
+        match self.pooler {
+            Pooler::None => with_session_settings(options, &self.session_settings()),
+            Pooler::Transaction => options.statement_cache_capacity(0),
+        }
+    }
+}
+
+fn parsed(url: &SecretString) -> PgConnectOptions {
+    PgConnectOptions::from_str(url.expose_secret())
+        .expect("database URLs are validated when the settings are read")
+        .application_name("phonecalls")
+}
+
+fn with_session_settings(
+    options: PgConnectOptions,
+    settings: &[(&'static str, String)],
+) -> PgConnectOptions {
+    options.options(settings.iter().map(|(name, value)| (*name, value.as_str())))
+}
+
+/// A database URL as the service takes it, or why not.
+fn postgres_url(url: &str) -> Result<SecretString, String> {
+    let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !scheme_ok || PgConnectOptions::from_str(url).is_err() {
+        return Err("is not a valid postgres:// connection URL".into());
+    }
+    Ok(SecretString::from(url.to_string()))
 }
 
 fn parse<T>(

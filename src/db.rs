@@ -14,11 +14,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::Connection;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
 use tokio::runtime::Handle;
 
-use crate::config::Settings;
+use crate::config::{Pooler, Settings};
+use crate::metrics;
+
+pub mod replica;
+pub use replica::Replica;
 
 /// The migrations in `migrations/`, compiled into the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -54,20 +62,212 @@ fn checking_releases() -> bool {
 /// The request pool. Connects on first use, so that the process starts (and answers `/livez`)
 /// while the database is still down.
 pub fn lazy_pool(settings: &Settings) -> PgPool {
-    pool_of(settings, settings.pool_size, settings.pool_acquire_timeout)
+    pool_of(
+        settings.connect_options(),
+        settings.pool_size,
+        settings.pool_acquire_timeout,
+    )
 }
 
 /// A pool of one connection, for the readiness check.
 pub fn single_connection_pool(settings: &Settings, acquire_timeout: Duration) -> PgPool {
-    pool_of(settings, 1, acquire_timeout)
+    pool_of(settings.connect_options(), 1, acquire_timeout)
 }
 
-fn pool_of(settings: &Settings, size: u32, acquire_timeout: Duration) -> PgPool {
+/// A pool of sessions straight to PostgreSQL (`DATABASE_LISTEN_URL`, else `DATABASE_URL`),
+/// never through a pooler in transaction mode: for migrations, which hold an advisory lock for
+/// the session, and for the administration commands, which set session settings of their own.
+pub fn direct_pool(settings: &Settings, size: u32) -> PgPool {
+    pool_of(
+        settings.listen_connect_options(),
+        size,
+        settings.pool_acquire_timeout,
+    )
+}
+
+/// The read replica's pool, as large as the request pool, when `DATABASE_READ_URL` is set.
+pub fn replica_pool(settings: &Settings) -> Option<PgPool> {
+    settings
+        .read_connect_options()
+        .map(|options| pool_of(options, settings.pool_size, settings.pool_acquire_timeout))
+}
+
+fn pool_of(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(size)
         .acquire_timeout(acquire_timeout)
         .after_release(|connection, _| Box::pin(answers_within(connection, RELEASE_CHECK)))
-        .connect_lazy_with(settings.connect_options())
+        .connect_lazy_with(options)
+}
+
+/// One server's pool of connections, and how a unit of database work runs on it: every
+/// request's statements go through [`Pool::session`] or [`Pool::begin_with`], and are made with
+/// [`Pool::prepared`].
+///
+/// Directly connected (`DATABASE_POOLER=none`), a session is a connection, whose settings came
+/// in its startup packet, and statements are prepared by name once per connection. Behind a
+/// pooler in transaction mode, a server session serves one transaction of one client, then
+/// another's: a session is then a transaction that starts by setting the session settings
+/// (`SET LOCAL`, one round trip with the `BEGIN`), and statements are unnamed, since a statement
+/// prepared by name on one server session would be unknown, or another client's, on the next.
+#[derive(Clone)]
+pub struct Pool {
+    inner: PgPool,
+    /// Behind a pooler: the `SET LOCAL`s that follow each `BEGIN`.
+    settings: Option<Arc<str>>,
+    /// The pool's name in the metrics.
+    name: &'static str,
+}
+
+impl Pool {
+    /// The connections themselves, for what is not a request's work: closing them, counting
+    /// them, migrating.
+    pub fn connections(&self) -> &PgPool {
+        &self.inner
+    }
+
+    pub fn new(inner: PgPool, settings: &Settings, name: &'static str) -> Self {
+        let per_transaction = (settings.pooler == Pooler::Transaction).then(|| {
+            settings
+                .session_settings()
+                .iter()
+                .map(|(name, value)| format!("; SET LOCAL {name} = '{value}'"))
+                .collect::<String>()
+                .into()
+        });
+        Self {
+            inner,
+            settings: per_transaction,
+            name,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether statements may be prepared by name and kept on the connection (pass it to
+    /// `persistent`): not behind a pooler in transaction mode.
+    pub fn prepared(&self) -> bool {
+        self.settings.is_none()
+    }
+
+    /// A session for one unit of work; [`Session::end`] it when done (dropped, its work is
+    /// rolled back behind a pooler).
+    pub async fn session(&self) -> Result<Session, sqlx::Error> {
+        let connection = metrics::acquire(self.name, &self.inner).await?;
+        Ok(Session(match &self.settings {
+            None => Kind::Connection(connection),
+            Some(settings) => Kind::Transaction(
+                Transaction::begin(connection, Some(format!("BEGIN{settings}").into())).await?,
+            ),
+        }))
+    }
+
+    /// A transaction opened by `begin` (`BEGIN`, possibly followed by `SET LOCAL`s of its own),
+    /// with the session settings behind a pooler.
+    pub async fn begin_with(
+        &self,
+        begin: &'static str,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let connection = metrics::acquire(self.name, &self.inner).await?;
+        let statement: Cow<'static, str> = match &self.settings {
+            None => begin.into(),
+            Some(settings) => format!("{begin}{settings}").into(),
+        };
+        Transaction::begin(connection, Some(statement)).await
+    }
+}
+
+/// Where units of database work get their sessions: a [`Pool`] of the service, or a plain
+/// `PgPool` (administration commands and tests, connected straight to PostgreSQL with the
+/// session settings in the startup packet).
+pub trait Sessions: Sync {
+    /// A session for one unit of work; [`Session::end`] it when done.
+    fn session(&self) -> impl Future<Output = Result<Session, sqlx::Error>> + Send;
+
+    /// A transaction opened by `begin` (see [`Pool::begin_with`]).
+    fn begin_with(
+        &self,
+        begin: &'static str,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send;
+
+    /// Whether statements may be prepared by name (see [`Pool::prepared`]).
+    fn prepared(&self) -> bool;
+}
+
+impl Sessions for Pool {
+    fn session(&self) -> impl Future<Output = Result<Session, sqlx::Error>> + Send {
+        Pool::session(self)
+    }
+
+    fn begin_with(
+        &self,
+        begin: &'static str,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        Pool::begin_with(self, begin)
+    }
+
+    fn prepared(&self) -> bool {
+        Pool::prepared(self)
+    }
+}
+
+impl Sessions for PgPool {
+    async fn session(&self) -> Result<Session, sqlx::Error> {
+        Ok(Session(Kind::Connection(
+            metrics::acquire("direct", self).await?,
+        )))
+    }
+
+    async fn begin_with(
+        &self,
+        begin: &'static str,
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let connection = metrics::acquire("direct", self).await?;
+        Transaction::begin(connection, Some(begin.into())).await
+    }
+
+    fn prepared(&self) -> bool {
+        true
+    }
+}
+
+/// A connection, or a transaction, for one unit of work (see [`Pool`]).
+pub struct Session(Kind);
+
+enum Kind {
+    Connection(PoolConnection<Postgres>),
+    Transaction(Transaction<'static, Postgres>),
+}
+
+impl std::ops::Deref for Session {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        match &self.0 {
+            Kind::Connection(c) => c,
+            Kind::Transaction(t) => t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match &mut self.0 {
+            Kind::Connection(c) => c,
+            Kind::Transaction(t) => t,
+        }
+    }
+}
+
+impl Session {
+    /// Ends the unit of work: commits it behind a pooler.
+    pub async fn end(self) -> Result<(), sqlx::Error> {
+        match self.0 {
+            Kind::Connection(_) => Ok(()),
+            Kind::Transaction(t) => t.commit().await,
+        }
+    }
 }
 
 /// Keeps a released connection only if it answers a ping within `limit` (while cuts are recent;
@@ -90,31 +290,69 @@ async fn answers_within(
     }
 }
 
-/// The request pool, and the runtime its connections live on.
+/// The request pool, the read replica's when there is one, and the runtime their connections
+/// live on.
 #[derive(Clone)]
 pub struct Database {
-    pub pool: PgPool,
+    pub pool: Pool,
+    replica: Option<Replica>,
     runtime: Handle,
 }
 
 impl Database {
     /// The pool, used from the runtime that is current now (the process's main one).
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: Pool) -> Self {
         Self {
             pool,
+            replica: None,
             runtime: Handle::current(),
         }
     }
 
+    /// Sends list statements to `replica` while it is fresh enough (see [`replica`]).
+    pub fn with_replica(mut self, replica: Replica) -> Self {
+        self.replica = Some(replica);
+        self
+    }
+
+    pub fn replica(&self) -> Option<&Replica> {
+        self.replica.as_ref()
+    }
+
     /// Runs `work` on the main runtime and waits for it. If the waiting request is dropped (its
     /// deadline passed, or its client went away), the work is cancelled too.
-    pub async fn run<F, T, E>(&self, work: impl FnOnce(PgPool) -> F) -> Result<T, E>
+    pub async fn run<F, T, E>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
         T: Send + 'static,
         E: From<sqlx::Error> + Send + 'static,
     {
-        let task = self.runtime.spawn(work(self.pool.clone()));
+        self.run_on(self.pool.clone(), work).await
+    }
+
+    /// Runs `work`, which only reads what lists show, on the replica while it is at most
+    /// `READ_MAX_LAG_MS` behind the primary, on the primary otherwise.
+    pub async fn run_read<F, T, E>(&self, work: impl FnOnce(Pool) -> F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        let pool = match &self.replica {
+            Some(replica) if replica.is_fresh() => replica.pool.clone(),
+            _ => self.pool.clone(),
+        };
+        metrics::read_on(pool.name());
+        self.run_on(pool, work).await
+    }
+
+    async fn run_on<F, T, E>(&self, pool: Pool, work: impl FnOnce(Pool) -> F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+    {
+        let task = self.runtime.spawn(work(pool));
         let mut cancel_if_dropped = AbortOnDrop(Some(task.abort_handle()));
         let outcome = task.await;
         cancel_if_dropped.0 = None;

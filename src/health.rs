@@ -26,9 +26,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }
     // Over a connection of its own: a busy request pool says nothing about the database.
     let ping = state.probe.run(|pool| async move {
-        sqlx::query_scalar::<_, i32>("SELECT 1")
-            .fetch_one(&pool)
-            .await
+        let mut session = pool.session().await?;
+        let one = sqlx::query_scalar::<_, i32>("SELECT 1")
+            .persistent(pool.prepared())
+            .fetch_one(&mut *session)
+            .await?;
+        session.end().await?;
+        Ok::<_, sqlx::Error>(one)
     });
     match tokio::time::timeout(state.settings.readiness_timeout, ping).await {
         Ok(Ok(_)) => Ok(HttpResponse::Ok().json(json!({"status": "ready"}))),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod notifications;
 pub mod openapi;
 pub mod phone_calls;

@@ -14,12 +14,14 @@ use actix_web::{web, App, HttpServer};
 use crate::auth::cache::TokenCache;
 use crate::auth::oauth;
 use crate::config::Settings;
-use crate::db::{self, Database};
+use crate::db::{self, Database, Pool, Replica};
 pub use crate::http::AppState;
 use crate::http::{client_limits, method_not_allowed, middleware, ApiError};
+use crate::metrics;
 use crate::phone_calls::admission::Rows;
 use crate::phone_calls::PathCache;
 use crate::{health, notifications, phone_calls, switch_feed};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Longest wait for each pool to close at exit (the drain is over by then).
 const CLOSE_WAIT: Duration = Duration::from_millis(300);
@@ -30,6 +32,8 @@ pub struct Application {
     server: Server,
     state: AppState,
     caches: notifications::Caches,
+    /// `GET /metrics`, when `METRICS_LISTEN_ADDR` is set: its server, port and recorder.
+    metrics: Option<(Server, u16, PrometheusHandle)>,
 }
 
 /// Stops a running application gracefully, as SIGTERM does.
@@ -64,12 +68,25 @@ impl Application {
     pub fn build(settings: Settings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)?;
         let port = listener.local_addr()?.port();
+        let metrics_listener = match settings.metrics_listen_addr {
+            Some(addr) => Some(TcpListener::bind(addr)?),
+            None => None,
+        };
+        let mut database = Database::new(Pool::new(db::lazy_pool(&settings), &settings, "primary"));
+        if let Some(replica) = db::replica_pool(&settings) {
+            database = database.with_replica(Replica::new(
+                Pool::new(replica, &settings, "replica"),
+                settings.read_max_lag,
+            ));
+        }
+        let probe = Pool::new(
+            db::single_connection_pool(&settings, settings.readiness_timeout),
+            &settings,
+            "probe",
+        );
         let state = AppState {
-            db: Database::new(db::lazy_pool(&settings)),
-            probe: Database::new(db::single_connection_pool(
-                &settings,
-                settings.readiness_timeout,
-            )),
+            db: database,
+            probe: Database::new(probe),
             migrated: Arc::new(AtomicBool::new(!settings.migrate_on_start)),
             settings: Arc::new(settings),
             draining: Arc::new(AtomicBool::new(false)),
@@ -85,12 +102,33 @@ impl Application {
             rows: web::Data::new(Rows::new(settings.list_rows_in_flight, settings.pool_size)),
         };
         let server = server(state.clone(), features, listener)?;
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                let handle = metrics::install();
+                let mut pools = metrics::Pools::default()
+                    .with("primary", state.db.pool.connections().clone())
+                    .with("probe", state.probe.pool.connections().clone());
+                if let Some(replica) = state.db.replica() {
+                    pools = pools.with("replica", replica.pool.connections().clone());
+                }
+                let server = metrics::server(listener, handle.clone(), pools)?;
+                Some((server, port, handle))
+            }
+            None => None,
+        };
         Ok(Self {
             port,
             server,
             state,
             caches,
+            metrics,
         })
+    }
+
+    /// The port of `GET /metrics`, when `METRICS_LISTEN_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port, _)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -122,17 +160,47 @@ impl Application {
             shutdown.shutdown().await;
         });
         let notifications = tokio::spawn(notifications::listen(
-            self.state.settings.connect_options(),
+            self.state.settings.listen_connect_options(),
             self.caches.clone(),
         ));
+        let watcher = self
+            .state
+            .db
+            .replica()
+            .map(|replica| tokio::spawn(replica.clone().watch(self.state.db.pool.clone())));
+        let metrics = self.metrics.map(|(server, _, handle)| {
+            let stop = server.handle();
+            (
+                tokio::spawn(server),
+                tokio::spawn(metrics::upkeep(handle)),
+                stop,
+            )
+        });
         let result = self.server.await;
         signals.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
+        if let Some((server, upkeep, stop)) = metrics {
+            upkeep.abort();
+            // Scrapes during the drain were answered; none is waited for now.
+            stop.stop(false).await;
+            server.abort();
+        }
         // The listener's connection is dropped with its task, not closed politely: closing runs
         // `UNLISTEN *`, which would wait for a frozen database.
         notifications.abort();
         // Requests are over; closing says goodbye to the server, but never waits long for it.
-        for pool in [&self.state.db.pool, &self.state.probe.pool] {
-            if tokio::time::timeout(CLOSE_WAIT, pool.close())
+        let replica = self.state.db.replica().map(|r| &r.pool);
+        for pool in [
+            Some(&self.state.db.pool),
+            Some(&self.state.probe.pool),
+            replica,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if tokio::time::timeout(CLOSE_WAIT, pool.connections().close())
                 .await
                 .is_err()
             {
@@ -147,7 +215,12 @@ impl Application {
 /// application ready. Gives up on errors that a retry cannot fix, and when a shutdown starts.
 pub async fn migrate_when_reachable(state: &AppState) -> Result<(), sqlx::migrate::MigrateError> {
     loop {
-        match db::migrate(&state.db.pool).await {
+        // Straight to PostgreSQL: a pooler in transaction mode cannot hold the migrations'
+        // advisory lock for the session.
+        let direct = db::direct_pool(&state.settings, 1);
+        let migrated = db::migrate(&direct).await;
+        direct.close().await;
+        match migrated {
             Ok(()) => {
                 state.migrated.store(true, Ordering::SeqCst);
                 tracing::info!("database schema is up to date");
@@ -248,6 +321,10 @@ fn server(state: AppState, features: Features, listener: TcpListener) -> std::io
     .on_connect(|connection, data| {
         if let Some(socket) = client_limits::ClientSocket::of(connection) {
             data.insert(socket);
+        }
+        // Counted open until actix-web drops the connection's data, when it closes.
+        if let Some(open) = metrics::OpenConnection::new() {
+            data.insert(open);
         }
     })
     .disable_signals()

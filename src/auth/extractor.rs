@@ -89,10 +89,15 @@ impl FromRequest for Caller {
             };
             let digest = token::digest(&token);
             if let Some(caller) = tokens.get(&digest) {
+                crate::metrics::cache_lookup("tokens", true);
                 return Ok(caller);
             }
             if tokens.is_known_unknown(&digest) {
+                crate::metrics::cache_lookup("tokens", true);
                 return Err(ApiError::Unauthorized { token_sent: true });
+            }
+            if tokens.is_enabled() {
+                crate::metrics::cache_lookup("tokens", false);
             }
             let read_at = tokens.generation();
             let found = state

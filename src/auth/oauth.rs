@@ -199,16 +199,22 @@ fn has_control(text: &str) -> bool {
 /// Checks the app's credentials and issues a token for its account: `None` when the client is
 /// unknown, its secret wrong, or the app not trusted.
 async fn authenticate_and_issue(
-    pool: &sqlx::PgPool,
+    pool: &crate::db::Pool,
     credentials: ClientCredentials,
     ttl: std::time::Duration,
 ) -> Result<Option<(token::IssuedToken, i64, i64)>, sqlx::Error> {
-    let app: Option<(i64, i64, Vec<u8>, bool)> = sqlx::query_as(
-        "SELECT id, user_id, client_secret_sha256, trusted FROM apps WHERE client_id = $1",
+    let mut session = pool.session().await?;
+    let app: Option<(i64, i64, Vec<u8>, bool)> = crate::metrics::statement(
+        "app_lookup",
+        sqlx::query_as(
+            "SELECT id, user_id, client_secret_sha256, trusted FROM apps WHERE client_id = $1",
+        )
+        .persistent(pool.prepared())
+        .bind(&credentials.client_id)
+        .fetch_optional(&mut *session),
     )
-    .bind(&credentials.client_id)
-    .fetch_optional(pool)
     .await?;
+    session.end().await?;
     let presented = token::digest(&credentials.client_secret);
     match app {
         Some((app_id, user_id, stored, trusted))

@@ -2,12 +2,13 @@
 //! token table. Plaintext tokens and secrets exist only in the response that hands them out;
 //! the database holds SHA-256 digests, and a lookup is by digest.
 
+use crate::db::Sessions;
+use crate::metrics;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
 use std::time::Duration;
 
 use crate::auth::Role;
@@ -82,45 +83,57 @@ pub struct IssuedToken {
 
 /// Issues a token for `user_id`, valid for `ttl`, optionally on behalf of an app.
 pub async fn issue(
-    pool: &PgPool,
+    pool: &impl Sessions,
     user_id: i64,
     ttl: Duration,
     app_id: Option<i64>,
 ) -> Result<IssuedToken, sqlx::Error> {
     let token = generate_token();
     let ttl_seconds = ttl.as_secs_f64();
-    let expires_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO access_tokens (token_sha256, user_id, app_id, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-         RETURNING expires_at",
+    let mut session = pool.session().await?;
+    let expires_at: DateTime<Utc> = metrics::statement(
+        "token_issue",
+        sqlx::query_scalar(
+            "INSERT INTO access_tokens (token_sha256, user_id, app_id, expires_at)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+             RETURNING expires_at",
+        )
+        .persistent(pool.prepared())
+        .bind(digest(&token).as_slice())
+        .bind(user_id)
+        .bind(app_id)
+        .bind(ttl_seconds)
+        .fetch_one(&mut *session),
     )
-    .bind(digest(&token).as_slice())
-    .bind(user_id)
-    .bind(app_id)
-    .bind(ttl_seconds)
-    .fetch_one(pool)
     .await?;
+    session.end().await?;
     Ok(IssuedToken { token, expires_at })
 }
 
 /// Revokes a token. Returns false when no such token was ever issued; revoking a revoked token
 /// again succeeds and keeps the first revocation time.
-pub async fn revoke(pool: &PgPool, token: &str) -> Result<bool, sqlx::Error> {
+pub async fn revoke(pool: &impl Sessions, token: &str) -> Result<bool, sqlx::Error> {
     if !looks_like_token(token) {
         return Ok(false);
     }
+    let mut session = pool.session().await?;
     let row = sqlx::query(
         "UPDATE access_tokens SET revoked_at = COALESCE(revoked_at, now())
          WHERE token_sha256 = $1 RETURNING id",
     )
+    .persistent(pool.prepared())
     .bind(digest(token).as_slice())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *session)
     .await?;
+    session.end().await?;
     Ok(row.is_some())
 }
 
 /// Resolves a token to its account when it is known, unexpired and not revoked.
-pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Caller>, sqlx::Error> {
+pub async fn authenticate(
+    pool: &impl Sessions,
+    token: &str,
+) -> Result<Option<Caller>, sqlx::Error> {
     if !looks_like_token(token) {
         return Ok(None);
     }
@@ -131,17 +144,23 @@ pub async fn authenticate(pool: &PgPool, token: &str) -> Result<Option<Caller>, 
 
 /// Resolves a token digest to its account and the token's expiry, when it is valid.
 pub async fn lookup(
-    pool: &PgPool,
+    pool: &impl Sessions,
     digest: &[u8; 32],
 ) -> Result<Option<(Caller, DateTime<Utc>)>, sqlx::Error> {
-    let row: Option<(i64, String, Option<i64>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT u.id, u.role, u.organization_id, t.expires_at
-         FROM access_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()",
+    let mut session = pool.session().await?;
+    let row: Option<(i64, String, Option<i64>, DateTime<Utc>)> = metrics::statement(
+        "token_lookup",
+        sqlx::query_as(
+            "SELECT u.id, u.role, u.organization_id, t.expires_at
+             FROM access_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_sha256 = $1 AND t.revoked_at IS NULL AND t.expires_at > now()",
+        )
+        .persistent(pool.prepared())
+        .bind(digest.as_slice())
+        .fetch_optional(&mut *session),
     )
-    .bind(digest.as_slice())
-    .fetch_optional(pool)
     .await?;
+    session.end().await?;
     Ok(
         row.and_then(|(user_id, role, organization_id, expires_at)| {
             Some((

@@ -321,7 +321,7 @@ pub async fn run(cli: Cli, mut settings: Settings) -> ExitCode {
             );
             // One connection is all a command needs; fail fast when the database is down.
             settings.pool_size = 1;
-            let pool = db::lazy_pool(&settings);
+            let pool = db::direct_pool(&settings, 1);
             let outcome = administer(command, &pool, &settings).await;
             pool.close().await;
             match outcome {

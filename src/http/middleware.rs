@@ -18,6 +18,7 @@ use tracing::Instrument;
 use super::client_limits::{self, BodyWatch, ClientSocket};
 use crate::http::error::{envelope, ApiError};
 use crate::http::AppState;
+use crate::metrics::{self, Refusal};
 
 /// The request id header, read from the load balancer when it sends a sane one.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -46,6 +47,11 @@ pub async fn request_context(
         path = %req.path(),
     );
     let started = Instant::now();
+    // Metrics name the route by its pattern, never by the path a client sent.
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
     let settings = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.settings.clone());
@@ -80,10 +86,17 @@ pub async fn request_context(
                 let status = cut.status_code().as_u16();
                 let latency_us = started.elapsed().as_micros() as u64;
                 span.in_scope(|| tracing::warn!(status, latency_us, "request cut by its deadline"));
+                metrics::refused(if cut.body_too_slow {
+                    Refusal::BodyTooSlow
+                } else {
+                    Refusal::Deadline
+                });
+                metrics::request(&route, &method, status, started.elapsed());
                 return Err(cut.into());
             }
         };
     let response = if body.was_too_slow() {
+        metrics::refused(Refusal::BodyTooSlow);
         let (request, _) = response.into_parts();
         ServiceResponse::new(request, body_too_slow())
     } else {
@@ -97,6 +110,7 @@ pub async fn request_context(
     let status = response.status().as_u16();
     let latency_us = started.elapsed().as_micros() as u64;
     span.in_scope(|| tracing::info!(status, latency_us, "request finished"));
+    metrics::request(&route, &method, status, started.elapsed());
     Ok(response)
 }
 

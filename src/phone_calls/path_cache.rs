@@ -61,7 +61,11 @@ impl PathCache {
             extension: path.extension.clone(),
         };
         if let Some(known) = self.entries.get(&key) {
+            crate::metrics::cache_lookup("paths", true);
             return known.map_err(ResolveError::Param);
+        }
+        if self.entries.is_enabled() {
+            crate::metrics::cache_lookup("paths", false);
         }
         let read_at = self.entries.generation();
         let (caller, path) = (caller.clone(), path.clone());

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{Column as _, PgPool, Postgres, Row};
+use sqlx::{Column as _, Postgres, Row};
 use uuid::Uuid;
 
 use super::path::{ExtensionRef, ListPath};
@@ -15,6 +15,8 @@ use super::sql::{self, Bind, Resolution, Scope};
 use super::visibility;
 use crate::auth::Caller;
 use crate::call::View;
+use crate::db::Sessions;
+use crate::metrics;
 
 /// Why a path does not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +31,7 @@ pub enum ResolveError {
 /// Resolves the path's user and extension to the extensions it names, as the caller may see
 /// them. "Does not exist" and "exists but not yours" are the same error.
 pub async fn resolve(
-    pool: &PgPool,
+    pool: &impl Sessions,
     caller: &Caller,
     path: &ListPath,
 ) -> Result<Scope, ResolveError> {
@@ -37,13 +39,21 @@ pub async fn resolve(
         Resolution::Visible => Ok(Scope::Visible),
         Resolution::Invalid(e) => Err(ResolveError::Param(e)),
         Resolution::User { user, statement } => {
-            let row: Option<(Option<i64>, Vec<i64>)> =
-                bind_all(sqlx::query(&statement.text()), &statement.binds)
-                    .try_map(|row: PgRow| {
-                        Ok((row.try_get("organization_id")?, row.try_get("extensions")?))
-                    })
-                    .fetch_optional(pool)
-                    .await?;
+            let text = statement.text();
+            let mut session = pool.session().await?;
+            let row: Option<(Option<i64>, Vec<i64>)> = metrics::statement(
+                "resolve_user",
+                bind_all(
+                    sqlx::query(&text).persistent(pool.prepared()),
+                    &statement.binds,
+                )
+                .try_map(|row: PgRow| {
+                    Ok((row.try_get("organization_id")?, row.try_get("extensions")?))
+                })
+                .fetch_optional(&mut *session),
+            )
+            .await?;
+            session.end().await?;
             let Some((organization, extensions)) = row else {
                 return Err(ResolveError::Param(ParamError::User));
             };
@@ -56,17 +66,25 @@ pub async fn resolve(
             Ok(Scope::Extensions(extensions))
         }
         Resolution::Owner(statement) => {
-            let found: Option<(i64, i64, i64)> =
-                bind_all(sqlx::query(&statement.text()), &statement.binds)
-                    .try_map(|row: PgRow| {
-                        Ok((
-                            row.try_get("id")?,
-                            row.try_get("user_id")?,
-                            row.try_get("organization_id")?,
-                        ))
-                    })
-                    .fetch_optional(pool)
-                    .await?;
+            let text = statement.text();
+            let mut session = pool.session().await?;
+            let found: Option<(i64, i64, i64)> = metrics::statement(
+                "resolve_extension",
+                bind_all(
+                    sqlx::query(&text).persistent(pool.prepared()),
+                    &statement.binds,
+                )
+                .try_map(|row: PgRow| {
+                    Ok((
+                        row.try_get("id")?,
+                        row.try_get("user_id")?,
+                        row.try_get("organization_id")?,
+                    ))
+                })
+                .fetch_optional(&mut *session),
+            )
+            .await?;
+            session.end().await?;
             let visible = found
                 .filter(|(_, owner, org)| visibility::may_name_user(caller, *owner, Some(*org)));
             match visible {
@@ -212,17 +230,35 @@ pub fn bind_all<'q>(
 /// of one call are its views (a call without views, or a page without them, has one row). Rows
 /// are turned into calls as they arrive, so that a large page is never held as rows.
 pub async fn list(
-    pool: &PgPool,
+    pool: &impl Sessions,
     caller: &Caller,
     scope: &Scope,
     call: Option<Uuid>,
     request: &ListRequest,
     with_views: bool,
-    mut each: impl FnMut(&CallRow, i64),
+    each: impl FnMut(&CallRow, i64),
 ) -> Result<(), sqlx::Error> {
     let statement = sql::list(caller, scope, call, request, with_views);
     let text = statement.text();
-    let mut rows = bind_all(sqlx::query(&text), &statement.binds).fetch(pool);
+    let mut session = pool.session().await?;
+    let started = std::time::Instant::now();
+    let rows = bind_all(
+        sqlx::query(&text).persistent(pool.prepared()),
+        &statement.binds,
+    )
+    .fetch(&mut *session);
+    let read = read_page(rows, with_views, each).await;
+    metrics::statement_finished("list_page", read.is_ok(), started.elapsed());
+    read?;
+    session.end().await
+}
+
+/// Turns the rows of a list statement into calls, handing each to `each` (see [`list`]).
+async fn read_page(
+    mut rows: impl futures_util::Stream<Item = Result<PgRow, sqlx::Error>> + Unpin,
+    with_views: bool,
+    mut each: impl FnMut(&CallRow, i64),
+) -> Result<(), sqlx::Error> {
     let mut current: Option<(CallRow, i64)> = None;
     while let Some(row) = rows.try_next().await? {
         let row = &row;
@@ -256,7 +292,7 @@ pub async fn list(
 /// Runs the baseline statement (`sql::baseline`), for the comparison test, handing each call to
 /// `each` as [`list`] does.
 pub async fn list_baseline(
-    pool: &PgPool,
+    pool: &sqlx::PgPool,
     caller: &Caller,
     scope: &Scope,
     call: Option<Uuid>,

@@ -59,9 +59,11 @@ async fn list(
     let _turn = rows.statement_turn(largest).await;
     let (path, query) = (req.path().to_string(), req.query_string().to_string());
     // The page's JSON is written as its calls arrive (see `model::PageWriter`).
+    // Lists may read the replica (`DATABASE_READ_URL`); tokens and paths were resolved on the
+    // primary, so that a revocation or a moved extension is seen at once.
     let page = state
         .db
-        .run(|pool| async move {
+        .run_read(|pool| async move {
             let mut page = PageWriter::new(&request, path, query);
             repo::list(
                 &pool,

@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::PgPool;
+use crate::db::Pool;
 use tokio::sync::{oneshot, Semaphore};
 
 use super::repo::{self, ApplyError, Item, Outcome};
@@ -153,7 +153,10 @@ impl Queue {
     ) -> Result<Vec<Result<Outcome, String>>, QueueError> {
         let _turn = tokio::time::timeout(wait, self.batches.acquire())
             .await
-            .map_err(|_| QueueError::Unavailable("waited too long for the batch's turn".into()))?
+            .map_err(|_| {
+                crate::metrics::refused(crate::metrics::Refusal::FeedQueue);
+                QueueError::Unavailable("waited too long for the batch's turn".into())
+            })?
             .expect("the semaphore is never closed");
         db.run(|pool| async move {
             Ok(repo::apply_batch(&pool, switch_organization, &reports).await?)
@@ -162,7 +165,7 @@ impl Queue {
     }
 
     /// Writes what is waiting until nothing is.
-    async fn write(&self, pool: &PgPool) {
+    async fn write(&self, pool: &Pool) {
         // Counts this writer out however it ends, so that the queue never stalls.
         let _writer = Writer(self);
         loop {
@@ -177,6 +180,7 @@ impl Queue {
             let now = Instant::now();
             let (group, late): (Vec<_>, Vec<_>) = group.into_iter().partition(|w| w.deadline > now);
             for waiting in late {
+                crate::metrics::refused(crate::metrics::Refusal::FeedQueue);
                 let _ = waiting
                     .answer
                     .send(Err(QueueError::of_database(&sqlx::Error::PoolTimedOut)));
@@ -196,8 +200,9 @@ impl Drop for Writer<'_> {
     }
 }
 
-async fn write_group(pool: &PgPool, mut group: Vec<Waiting>) {
+async fn write_group(pool: &Pool, mut group: Vec<Waiting>) {
     tracing::trace!(reports = group.len(), "writing queued switch reports");
+    crate::metrics::group_commit(group.len());
     if group.len() <= 1 {
         if let Some(one) = group.pop() {
             let answer = repo::apply(pool, one.switch_organization, &one.report).await;

@@ -19,6 +19,7 @@ use crate::auth::Caller;
 use crate::auth::Role;
 use crate::http::ApiError;
 use crate::http::{method_not_allowed, AppState};
+use crate::metrics::{self, ReportOutcome};
 
 /// Most reports in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -84,6 +85,14 @@ struct Applied {
     applied: bool,
 }
 
+fn outcome_of(applied: bool) -> ReportOutcome {
+    if applied {
+        ReportOutcome::Applied
+    } else {
+        ReportOutcome::Stale
+    }
+}
+
 fn status_of(outcome: Outcome) -> StatusCode {
     if outcome == Outcome::Created {
         StatusCode::CREATED
@@ -125,13 +134,22 @@ async fn put_report(
         "phoneCallId",
     )
     .map_err(invalid)?;
-    let report = parse_report(&body, Some(id)).map_err(invalid)?;
+    let report = parse_report(&body, Some(id)).map_err(|e| {
+        metrics::switch_reports(ReportOutcome::Rejected, 1);
+        invalid(e)
+    })?;
     let (id, sequence) = (report.id, report.sequence);
     let wait = state.settings.pool_acquire_timeout;
     let outcome = queue
         .apply(&state.db, wait, caller.organization_id, report)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(|e| {
+            if matches!(e, QueueError::Invalid(_)) {
+                metrics::switch_reports(ReportOutcome::Rejected, 1);
+            }
+            ApiError::from(e)
+        })?;
+    metrics::switch_reports(outcome_of(outcome.applied()), 1);
     Ok(HttpResponse::build(status_of(outcome)).json(Applied {
         id,
         sequence,
@@ -228,5 +246,14 @@ async fn post_batch(
             },
         })
         .collect();
+    for result in &results {
+        metrics::switch_reports(
+            match result {
+                BatchResult::Done { applied, .. } => outcome_of(*applied),
+                BatchResult::Refused { .. } => ReportOutcome::Rejected,
+            },
+            1,
+        );
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
 }

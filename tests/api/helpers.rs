@@ -116,6 +116,7 @@ pub async fn spawn_app_without_database() -> TestApp {
         db: None,
         client: client(),
         shutdown,
+        metrics_port: None,
     }
 }
 
@@ -134,6 +135,8 @@ pub struct TestApp {
     pub db: Option<TestDb>,
     pub client: reqwest::Client,
     pub shutdown: ShutdownHandle,
+    /// The port of `GET /metrics`, when the settings ask for it.
+    pub metrics_port: Option<u16>,
 }
 
 /// Spawns the application on a fresh database.
@@ -147,6 +150,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
     let app = Application::build(settings).expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     let tokens = app.tokens();
     let shutdown = app.shutdown_handle();
@@ -173,6 +177,7 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
         db: Some(db),
         client: client(),
         shutdown,
+        metrics_port,
     }
 }
 

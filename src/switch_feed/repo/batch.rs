@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use super::facts::{fact_columns, fact_updates, PartyFacts};
@@ -25,12 +25,14 @@ use super::{
     log_foreign, numbers_of, resolve, stored_from, ApplyError, Outcome, Resolved, Stored, ViewRow,
     ATTEMPTS,
 };
+use crate::db::Sessions;
+use crate::metrics;
 use crate::switch_feed::report::Report;
 
 /// Applies the reports of a batch. Answers one entry per report, in order: what applying it did,
 /// or why it was refused (nothing of it is stored). A database failure fails the whole batch.
 pub async fn apply_batch(
-    pool: &PgPool,
+    pool: &impl Sessions,
     switch_organization: Option<i64>,
     reports: &[Report],
 ) -> Result<Vec<Result<Outcome, String>>, sqlx::Error> {
@@ -57,7 +59,7 @@ const BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Applies reports, possibly of several switch accounts, as [`apply_batch`] does.
 pub async fn apply_items(
-    pool: &PgPool,
+    pool: &impl Sessions,
     items: &[Item<'_>],
 ) -> Result<Vec<Result<Outcome, String>>, sqlx::Error> {
     if items.is_empty() {
@@ -72,7 +74,7 @@ pub async fn apply_items(
 
     for attempt in 1..=ATTEMPTS {
         let tx = pool.begin_with(BEGIN).await?;
-        match attempt_batch(tx, &numbers, &ids, items).await {
+        match attempt_batch(tx, pool.prepared(), &numbers, &ids, items).await {
             Ok(Attempt::Done(answers)) => return Ok(answers),
             Ok(Attempt::OneByOne) => {
                 tracing::debug!("switch batch moves a call to another organization; one by one");
@@ -97,7 +99,7 @@ pub async fn apply_items(
 
 /// Applies the reports one after the other, as separate requests would.
 async fn one_by_one(
-    pool: &PgPool,
+    pool: &impl Sessions,
     items: &[Item<'_>],
 ) -> Result<Vec<Result<Outcome, String>>, sqlx::Error> {
     let mut answers = Vec::with_capacity(items.len());
@@ -139,6 +141,7 @@ struct Call<'a> {
 
 async fn attempt_batch(
     mut tx: Transaction<'_, Postgres>,
+    prepared: bool,
     numbers: &[&str],
     ids: &[Uuid],
     items: &[Item<'_>],
@@ -151,11 +154,15 @@ async fn attempt_batch(
         Option<DateTime<Utc>>,
         Option<i64>,
     );
-    let rows: Vec<Row> = sqlx::query_as(READ_AND_LOCK)
-        .bind(ids)
-        .bind(numbers)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows: Vec<Row> = metrics::statement(
+        "feed_batch_read",
+        sqlx::query_as(READ_AND_LOCK)
+            .persistent(prepared)
+            .bind(ids)
+            .bind(numbers)
+            .fetch_all(&mut *tx),
+    )
+    .await?;
     let mut calls: HashMap<Uuid, Call<'_>> = ids
         .iter()
         .map(|id| {
@@ -242,7 +249,7 @@ async fn attempt_batch(
         tx.commit().await?;
         return Ok(Attempt::Done(answers));
     }
-    if !write(&mut tx, &writes).await? {
+    if !write(&mut tx, prepared, &writes).await? {
         tx.rollback().await?;
         return Ok(Attempt::Raced);
     }
@@ -288,6 +295,7 @@ SELECT NULL, organization_id, id, number, NULL, NULL FROM extensions WHERE numbe
 /// was created or updated as planned; when not, the caller rolls back.
 async fn write(
     tx: &mut Transaction<'_, Postgres>,
+    prepared: bool,
     writes: &BTreeMap<Uuid, Write<'_>>,
 ) -> Result<bool, sqlx::Error> {
     let n = writes.len();
@@ -333,7 +341,8 @@ async fn write(
             view,
         }));
     }
-    let rows: Vec<(Uuid, bool)> = sqlx::query_as(WRITE)
+    let rows = sqlx::query_as::<_, (Uuid, bool)>(WRITE)
+        .persistent(prepared)
         .bind(&ids)
         .bind(&organizations)
         .bind(&extension_ids)
@@ -347,9 +356,8 @@ async fn write(
         .bind(&replaced)
         .bind(&existed)
         .bind(&with_views)
-        .bind(sqlx::types::Json(&facts))
-        .fetch_all(&mut **tx)
-        .await?;
+        .bind(sqlx::types::Json(&facts));
+    let rows = metrics::statement("feed_batch_write", rows.fetch_all(&mut **tx)).await?;
     let as_planned = rows.len() == n
         && rows
             .iter()

@@ -11,19 +11,21 @@
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryScalar;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use super::facts::{fact_columns, fact_updates, PartyFacts};
 use super::{
     back_off, constraint_to_invalid, is_foreign, is_retryable, known_from, log_foreign, numbers_of,
     resolve, ApplyError, Outcome, Resolved, Stored, ATTEMPTS,
 };
+use crate::db::Sessions;
+use crate::metrics;
 use crate::switch_feed::report::Report;
 
 /// Applies one report for a switch account (`switch_organization`: the one organization it
 /// serves, or `None` for a global switch).
 pub async fn apply(
-    pool: &PgPool,
+    pool: &impl Sessions,
     switch_organization: Option<i64>,
     report: &Report,
 ) -> Result<Outcome, ApplyError> {
@@ -72,7 +74,7 @@ pub async fn apply(
 /// call of another organization than the switch's (see [`is_foreign`]): it is answered as
 /// created, and nothing is written.
 async fn read_and_resolve<'a>(
-    pool: &PgPool,
+    pool: &impl Sessions,
     switch_organization: Option<i64>,
     report: &'a Report,
 ) -> Result<Option<(Resolved<'a>, Option<(Stored, String)>)>, ApplyError> {
@@ -97,7 +99,7 @@ async fn read_and_resolve<'a>(
 
 /// The extensions the report names and, when the call is stored, its row and the row's version.
 async fn read(
-    pool: &PgPool,
+    pool: &impl Sessions,
     report: &Report,
 ) -> Result<(super::Known, Option<(Stored, String)>), sqlx::Error> {
     type Row = (
@@ -109,11 +111,17 @@ async fn read(
         Option<String>,
     );
     let numbers: Vec<&str> = numbers_of(report).collect();
-    let rows: Vec<Row> = sqlx::query_as(READ)
-        .bind(&numbers)
-        .bind(report.id)
-        .fetch_all(pool)
-        .await?;
+    let mut session = pool.session().await?;
+    let rows: Vec<Row> = metrics::statement(
+        "feed_read",
+        sqlx::query_as(READ)
+            .persistent(pool.prepared())
+            .bind(&numbers)
+            .bind(report.id)
+            .fetch_all(&mut *session),
+    )
+    .await?;
+    session.end().await?;
     let mut stored = None;
     let mut extensions = Vec::with_capacity(rows.len());
     for (number, id, organization_id, published, sequence, version) in rows {
@@ -145,19 +153,24 @@ FROM phone_calls WHERE id = $2";
 /// checked against (`None`: there was no row). Answers whether the call was created, or `None`
 /// when nothing was written because the row is not (or no longer) that version.
 async fn write(
-    pool: &PgPool,
+    pool: &impl Sessions,
     call: &Resolved<'_>,
     version: Option<&str>,
 ) -> Result<Option<bool>, ApplyError> {
     let facts = call.party_facts();
-    let query = bind_call(sqlx::query_scalar(WRITE), call)
+    let query = bind_call(sqlx::query_scalar(WRITE).persistent(pool.prepared()), call)
         .bind(version)
         .bind(call.views.as_ref().map(sqlx::types::Json))
         .bind(call.report.ended.is_none());
-    bind_facts(query, &facts)
-        .fetch_optional(pool)
-        .await
-        .map_err(constraint_to_invalid)
+    let mut session = pool.session().await?;
+    let created = metrics::statement(
+        "feed_write",
+        bind_facts(query, &facts).fetch_optional(&mut *session),
+    )
+    .await
+    .map_err(constraint_to_invalid)?;
+    session.end().await?;
+    Ok(created)
 }
 
 /// Binds `$1` to `$9` of a call's upsert (its columns without `updated`).
@@ -265,7 +278,7 @@ SELECT created FROM up"
 /// Checks and writes a report the exact way: read again, then the call and its views in a
 /// transaction of separate statements, each of which sees what the ones before it did.
 pub(super) async fn apply_exactly(
-    pool: &PgPool,
+    pool: &impl Sessions,
     switch_organization: Option<i64>,
     report: &Report,
 ) -> Result<Outcome, ApplyError> {
@@ -275,7 +288,7 @@ pub(super) async fn apply_exactly(
     }
 }
 
-async fn write_exactly(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
+async fn write_exactly(pool: &impl Sessions, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
     let mut attempt = 1;
     loop {
         match write_in_transaction(pool, call).await {
@@ -328,15 +341,22 @@ FROM jsonb_to_recordset($3) AS v(view_id text, extension_id bigint, extension te
         answered timestamptz, parked timestamptz, parked_pos integer, parked_by text,
         on_hold timestamptz, holder smallint, disposition smallint)";
 
-async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outcome, ApplyError> {
-    let mut tx: Transaction<'_, Postgres> = pool.begin().await?;
+async fn write_in_transaction(
+    pool: &impl Sessions,
+    call: &Resolved<'_>,
+) -> Result<Outcome, ApplyError> {
+    let mut tx: Transaction<'_, Postgres> = pool.begin_with("BEGIN").await?;
     let report = call.report;
     let facts = call.party_facts();
-    let query = bind_call(sqlx::query_scalar(UPSERT_CALL), call).bind(call.views.is_some());
-    let created: Option<bool> = bind_facts(query, &facts)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(constraint_to_invalid)?;
+    let prepared = pool.prepared();
+    let query = bind_call(sqlx::query_scalar(UPSERT_CALL).persistent(prepared), call)
+        .bind(call.views.is_some());
+    let created: Option<bool> = metrics::statement(
+        "feed_upsert_call",
+        bind_facts(query, &facts).fetch_optional(&mut *tx),
+    )
+    .await
+    .map_err(constraint_to_invalid)?;
     let outcome = match created {
         None => {
             tx.commit().await?;
@@ -347,19 +367,27 @@ async fn write_in_transaction(pool: &PgPool, call: &Resolved<'_>) -> Result<Outc
     };
     if let Some(views) = &call.views {
         if outcome == Outcome::Updated {
-            sqlx::query(DELETE_VIEWS)
-                .bind(report.id)
-                .execute(&mut *tx)
-                .await?;
+            metrics::statement(
+                "feed_delete_views",
+                sqlx::query(DELETE_VIEWS)
+                    .persistent(prepared)
+                    .bind(report.id)
+                    .execute(&mut *tx),
+            )
+            .await?;
         }
-        sqlx::query(INSERT_VIEWS)
-            .bind(report.id)
-            .bind(call.organization_id)
-            .bind(sqlx::types::Json(views))
-            .bind(report.ended.is_none())
-            .execute(&mut *tx)
-            .await
-            .map_err(constraint_to_invalid)?;
+        metrics::statement(
+            "feed_insert_views",
+            sqlx::query(INSERT_VIEWS)
+                .persistent(prepared)
+                .bind(report.id)
+                .bind(call.organization_id)
+                .bind(sqlx::types::Json(views))
+                .bind(report.ended.is_none())
+                .execute(&mut *tx),
+        )
+        .await
+        .map_err(constraint_to_invalid)?;
     }
     tx.commit().await?;
     Ok(outcome)
