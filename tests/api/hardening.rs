@@ -771,27 +771,47 @@ async fn token_revoke_reads_the_token_from_standard_input() {
     assert!(revoked);
 }
 
-/// The service's sessions get their settings in the startup packet: checked on a real session
-/// of the pool the service builds, not only in the options it sends.
+/// The service's sessions get their settings (in the startup packet; through a pooler in
+/// transaction mode, in each transaction): checked on real sessions of the pool the service
+/// builds, not only in the options it sends. Through PgBouncer (`TEST_POOLER_URL`), many
+/// sessions run at once on fewer server connections, so that each server connection is shared.
 #[tokio::test]
 async fn service_sessions_run_generic_plans_without_jit_nor_workers_under_the_statement_timeout() {
     let db = test_db().await;
-    let settings = settings_with(&db.url, &[("DATABASE_STATEMENT_TIMEOUT_MS", "2345")]);
-    let pool = phonecalls::db::lazy_pool(&settings);
-    let settings: (String, String, String, String) = sqlx::query_as(
-        "SELECT current_setting('jit'), current_setting('plan_cache_mode'), \
-         current_setting('max_parallel_workers_per_gather'), current_setting('statement_timeout')",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        settings,
-        (
-            "off".to_string(),
-            "force_generic_plan".to_string(),
-            "0".to_string(),
-            "2345ms".to_string()
-        )
+    let settings = settings_with(
+        &db.url,
+        &[
+            ("DATABASE_STATEMENT_TIMEOUT_MS", "2345"),
+            ("DATABASE_POOL_SIZE", "8"),
+        ],
     );
+    let pool =
+        phonecalls::db::Pool::new(phonecalls::db::lazy_pool(&settings), &settings, "primary");
+    let sessions = (0..32).map(|_| {
+        let pool = pool.clone();
+        async move {
+            let mut session = pool.session().await.unwrap();
+            let settings: (String, String, String, String) = sqlx::query_as(
+                "SELECT current_setting('jit'), current_setting('plan_cache_mode'), \
+                 current_setting('max_parallel_workers_per_gather'), current_setting('statement_timeout')",
+            )
+            .persistent(pool.prepared())
+            .fetch_one(&mut *session)
+            .await
+            .unwrap();
+            session.end().await.unwrap();
+            settings
+        }
+    });
+    for settings in futures_util::future::join_all(sessions).await {
+        assert_eq!(
+            settings,
+            (
+                "off".to_string(),
+                "force_generic_plan".to_string(),
+                "0".to_string(),
+                "2345ms".to_string()
+            )
+        );
+    }
 }

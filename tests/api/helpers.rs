@@ -81,6 +81,41 @@ pub fn settings_for(database_url: &str) -> Settings {
     settings_with(database_url, &[])
 }
 
+/// The PgBouncer in front of the test server (transaction pooling), when `scripts/test` runs
+/// the part of the suite that goes through it: `postgres://user:password@host:port`.
+pub fn pooler_url() -> Option<String> {
+    std::env::var("TEST_POOLER_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The root (`scheme://user:password@host:port`) of a database URL.
+fn root_of(url: &str) -> &str {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    match url[authority_start..].find('/') {
+        Some(i) => &url[..authority_start + i],
+        None => url,
+    }
+}
+
+/// `database_url` as the application should reach it: through the PgBouncer when the suite
+/// runs through it (the settings it then needs come with it), straight otherwise. URLs of
+/// other servers (a proxy, nothing at all) are left alone.
+fn through_pooler(database_url: &str, env: &mut std::collections::HashMap<String, String>) {
+    let Some(pooler) = pooler_url() else {
+        return;
+    };
+    if root_of(database_url) != root_of(&server_url()) {
+        return;
+    }
+    let name = database_url
+        .rsplit_once('/')
+        .map_or("postgres", |(_, name)| name);
+    env.insert("DATABASE_URL".into(), with_database(&pooler, name));
+    env.insert("DATABASE_LISTEN_URL".into(), database_url.into());
+    env.insert("DATABASE_POOLER".into(), "transaction".into());
+}
+
 /// Test settings with some values overridden (names as in `.env.example`).
 pub fn settings_with(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
     let mut env: std::collections::HashMap<String, String> = [
@@ -95,6 +130,7 @@ pub fn settings_with(database_url: &str, overrides: &[(&str, &str)]) -> Settings
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    through_pooler(database_url, &mut env);
     for (k, v) in overrides {
         env.insert(k.to_string(), v.to_string());
     }

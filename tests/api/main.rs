@@ -17,6 +17,7 @@ mod list_visibility;
 mod metrics;
 mod oauth;
 mod plans;
+mod pooler;
 mod reporting;
 mod schema;
 mod shutdown;
