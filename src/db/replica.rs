@@ -2,9 +2,10 @@
 //! `READ_MAX_LAG_MS` behind the primary, and to the primary otherwise. Tokens and path
 //! resolution always read the primary, so that a revocation is seen at once.
 //!
-//! How far behind it is, is measured by write positions, not by clocks: at time `t` the primary
-//! has written its WAL up to `P` (`pg_current_wal_lsn()`); once the replica has replayed up to
-//! `P` (`pg_last_wal_replay_lsn()`), it holds everything committed before `t`. The watcher keeps
+//! How far behind it is, is measured by WAL positions, not by clocks: at time `t` the primary
+//! has flushed its WAL up to `P` (`pg_current_wal_flush_lsn()`, as far as a standby can be
+//! sent); once the replica has replayed up to `P` (`pg_last_wal_replay_lsn()`), it holds
+//! everything committed before `t`. The watcher keeps
 //! the recent (time, position) pairs of the primary, and after each reading of the replica's
 //! replay position, the replica is known to be as fresh as the latest time whose position it
 //! has replayed. The lag is how long ago that was. This is right when the primary is idle too
@@ -13,7 +14,7 @@
 //! watcher cannot read either server, nothing new is learnt and the lag grows by itself, so the
 //! lists go back to the primary.
 //!
-//! Commits acknowledged before their WAL is written (`synchronous_commit = off` on the primary)
+//! Commits acknowledged before their WAL is flushed (`synchronous_commit = off` on the primary)
 //! may be missing from the replica for up to three times `wal_writer_delay` more than this says.
 
 use std::collections::VecDeque;
@@ -83,7 +84,7 @@ impl Replica {
         loop {
             every.tick().await;
             let at = self.now_ms();
-            let written = match position(&primary, "pg_current_wal_lsn()").await {
+            let written = match position(&primary, "pg_current_wal_flush_lsn()").await {
                 Ok(Some(p)) => p,
                 Ok(None) | Err(_) => continue,
             };

@@ -153,6 +153,7 @@ pub async fn spawn_app_without_database() -> TestApp {
         client: client(),
         shutdown,
         metrics_port: None,
+        state: None,
     }
 }
 
@@ -173,6 +174,8 @@ pub struct TestApp {
     pub shutdown: ShutdownHandle,
     /// The port of `GET /metrics`, when the settings ask for it.
     pub metrics_port: Option<u16>,
+    /// The application's shared state (None for an application without a database).
+    pub state: Option<startup::AppState>,
 }
 
 /// Spawns the application on a fresh database.
@@ -214,6 +217,7 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
         client: client(),
         shutdown,
         metrics_port,
+        state: Some(state),
     }
 }
 

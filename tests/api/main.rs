@@ -18,6 +18,7 @@ mod metrics;
 mod oauth;
 mod plans;
 mod pooler;
+mod read_replica;
 mod reporting;
 mod schema;
 mod shutdown;
