@@ -79,7 +79,7 @@ fn describe() {
     );
     describe_counter!(
         REFUSED,
-        "Requests refused before their work was done, by reason: deadline (REQUEST_TIMEOUT_MS passed), body_too_slow, pool_timeout (no database connection within DATABASE_POOL_ACQUIRE_TIMEOUT_MS), feed_queue (the switch feed's queue was full for too long)."
+        "Requests refused before their work was done, by reason: deadline (REQUEST_TIMEOUT_MS passed, waits for admission of large pages included), body_too_slow, pool_timeout (no database connection within DATABASE_ACQUIRE_TIMEOUT_MS), feed_queue (a switch report waited too long for its turn)."
     );
     describe_gauge!(
         POOL_CONNECTIONS,
@@ -274,6 +274,9 @@ pub async fn acquire(
     let connection = pool.acquire().await;
     waiting.decrement(1.0);
     histogram!(POOL_ACQUIRE, "pool" => name).record(started.elapsed().as_secs_f64());
+    if matches!(connection, Err(sqlx::Error::PoolTimedOut)) {
+        refused(Refusal::PoolTimeout);
+    }
     connection
 }
 

@@ -222,3 +222,62 @@ async fn without_a_metrics_address_there_is_no_metrics_listener() {
     assert_eq!(app.metrics_port, None);
     assert_eq!(app.get("/metrics").await.status(), 404);
 }
+
+/// Requests refused for the database's sake are counted by reason: a list whose statement waits
+/// on a lock is cut by its deadline, and one that finds the only connection taken meanwhile
+/// gives up waiting for it.
+#[tokio::test]
+async fn refusals_by_the_deadline_and_by_the_pool_are_counted_by_reason() {
+    let db = test_db().await;
+    let settings = settings_with(
+        &db.url,
+        &[
+            ("METRICS_LISTEN_ADDR", "127.0.0.1:0"),
+            ("DATABASE_POOL_SIZE", "1"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "300"),
+            ("REQUEST_TIMEOUT_MS", "1000"),
+        ],
+    );
+    let app = spawn_app_on(db, settings).await;
+    let f = fixture(app.pool()).await;
+    let bearer = format!("Bearer {}", token_for(app.pool(), f.alice).await);
+    // Token and path resolved, and cached, before the table is locked.
+    let first = app
+        .get_with_authorization("/uapi/phoneCalls/@me/@self/", &bearer)
+        .await;
+    assert_eq!(first.status(), 204);
+    let (_, _, before) = scrape(&app).await;
+    let before = samples(&before);
+
+    let mut lock = app.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE phone_calls IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let cut = app.get_with_authorization("/uapi/phoneCalls/@me/@self/", &bearer);
+    let waiting = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        app.get_with_authorization("/uapi/phoneCalls/@me/@self/", &bearer)
+            .await
+    };
+    let (cut, waiting) = tokio::join!(cut, waiting);
+    lock.rollback().await.unwrap();
+    assert_eq!(cut.status(), 503);
+    assert_eq!(waiting.status(), 503);
+
+    let (_, _, text) = scrape(&app).await;
+    let after = samples(&text);
+    let grew = |reason: &str| {
+        value(
+            &after,
+            "phonecalls_requests_refused_total",
+            &[("reason", reason)],
+        ) - value(
+            &before,
+            "phonecalls_requests_refused_total",
+            &[("reason", reason)],
+        )
+    };
+    assert!(grew("deadline") >= 1.0, "{text}");
+    assert!(grew("pool_timeout") >= 1.0, "{text}");
+}
