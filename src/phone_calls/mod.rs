@@ -7,6 +7,7 @@
 //! benchmarks.
 
 pub mod admission;
+pub mod matcher;
 pub mod model;
 pub mod path;
 mod path_cache;

@@ -14,6 +14,7 @@ mod list_errors;
 mod list_filters;
 mod list_offline;
 mod list_visibility;
+mod matcher;
 mod metrics;
 mod oauth;
 mod plans;
