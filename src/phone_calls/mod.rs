@@ -4,7 +4,7 @@
 //! parameterized statement (`sql/`: a builder at its base, `list` and `filter` over it), `repo` resolves the path and runs
 //! it (`path_cache` remembers resolutions for a few seconds), `model` shapes the JSON, `routes`
 //! holds the thin handlers (`admission` bounds the rows of large pages built at once), and `statements` shows the SQL a request sends, for operators and
-//! benchmarks.
+//! benchmarks. `matcher` decides in Rust what the page statement decides for one call.
 
 pub mod admission;
 pub mod matcher;
