@@ -165,8 +165,9 @@ pub async fn upkeep(handle: PrometheusHandle) {
 pub struct Pools(Vec<(&'static str, PgPool)>);
 
 impl Pools {
-    pub fn with(mut self, name: &'static str, pool: PgPool) -> Self {
-        self.0.push((name, pool));
+    /// Adds `pool`, under its own name.
+    pub fn with(mut self, pool: &crate::db::Pool) -> Self {
+        self.0.push((pool.name(), pool.connections().clone()));
         self
     }
 

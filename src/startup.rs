@@ -107,10 +107,10 @@ impl Application {
                 let port = listener.local_addr()?.port();
                 let handle = metrics::install();
                 let mut pools = metrics::Pools::default()
-                    .with("primary", state.db.pool.connections().clone())
-                    .with("probe", state.probe.pool.connections().clone());
+                    .with(&state.db.pool)
+                    .with(&state.probe.pool);
                 if let Some(replica) = state.db.replica() {
-                    pools = pools.with("replica", replica.pool.connections().clone());
+                    pools = pools.with(&replica.pool);
                 }
                 let server = metrics::server(listener, handle.clone(), pools)?;
                 Some((server, port, handle))
