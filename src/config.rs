@@ -136,6 +136,13 @@ pub struct Settings {
     pub database_read_url: Option<SecretString>,
     /// The replica serves lists while it is at most this far behind the primary.
     pub read_max_lag: Duration,
+    /// Live streams open at once on this instance, and with one token (`streams::Limits`).
+    pub max_streams: usize,
+    pub max_streams_per_token: usize,
+    pub stream_heartbeat: Duration,
+    pub stream_queue: usize,
+    pub stream_resume: Duration,
+    pub stream_replay: usize,
 }
 
 impl Settings {
@@ -256,6 +263,27 @@ impl Settings {
             })?,
             read_max_lag: parse(&get, "READ_MAX_LAG_MS", Duration::from_millis(1000), |v| {
                 bounded(v, 1, 3_600_000).map(Duration::from_millis)
+            })?,
+            max_streams: parse(&get, "MAX_STREAMS", 2000, |v| {
+                bounded(v, 0, 1_000_000).map(|n| n as usize)
+            })?,
+            max_streams_per_token: parse(&get, "MAX_STREAMS_PER_TOKEN", 16, |v| {
+                bounded(v, 0, 1_000_000).map(|n| n as usize)
+            })?,
+            stream_heartbeat: parse(&get, "STREAM_HEARTBEAT_MS", Duration::from_secs(15), |v| {
+                bounded(v, 100, 3_600_000).map(Duration::from_millis)
+            })?,
+            stream_queue: parse(&get, "STREAM_QUEUE", 1024, |v| {
+                bounded(v, 1, 1_000_000).map(|n| n as usize)
+            })?,
+            stream_resume: parse(
+                &get,
+                "STREAM_RESUME_SECONDS",
+                Duration::from_secs(30),
+                |v| bounded(v, 0, 3600).map(Duration::from_secs),
+            )?,
+            stream_replay: parse(&get, "STREAM_REPLAY_EVENTS", 256, |v| {
+                bounded(v, 1, 100_000).map(|n| n as usize)
             })?,
         };
         settings.with_request_timeout(&get)

@@ -34,6 +34,10 @@ const GROUP_COMMIT: &str = "phonecalls_switch_group_commit_reports";
 const CACHE_LOOKUPS: &str = "phonecalls_cache_lookups_total";
 const REPLICA_LAG: &str = "phonecalls_db_replica_lag_seconds";
 const READS: &str = "phonecalls_db_reads_total";
+const STREAMS_OPEN: &str = "phonecalls_streams_open";
+const STREAM_EVENTS: &str = "phonecalls_stream_events_total";
+const STREAM_ENDS: &str = "phonecalls_stream_ends_total";
+const STREAM_BATCHES: &str = "phonecalls_stream_change_batch_calls";
 
 /// Latency buckets, in seconds, from 0.5 ms to the longest request deadline worth telling apart.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -42,6 +46,8 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// How many reports one group commit of the switch feed wrote (the queue writes at most 64).
 const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+/// Calls per read of the streams' change reader.
+const BATCH_BUCKETS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -53,6 +59,9 @@ pub fn install() -> PrometheusHandle {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(GROUP_COMMIT.into()), GROUP_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(STREAM_BATCHES.into()), BATCH_BUCKETS)
                 })
                 .expect("the buckets are not empty")
                 .install_recorder()
@@ -79,7 +88,7 @@ fn describe() {
     );
     describe_counter!(
         REFUSED,
-        "Requests refused before their work was done, by reason: deadline (REQUEST_TIMEOUT_MS passed, waits for admission of large pages included), body_too_slow, pool_timeout (no database connection within DATABASE_ACQUIRE_TIMEOUT_MS), feed_queue (a switch report waited too long for its turn)."
+        "Requests refused before their work was done, by reason: deadline (REQUEST_TIMEOUT_MS passed, waits for admission of large pages included), body_too_slow, pool_timeout (no database connection within DATABASE_ACQUIRE_TIMEOUT_MS), feed_queue (a switch report waited too long for its turn), streams (MAX_STREAMS or MAX_STREAMS_PER_TOKEN reached, or draining)."
     );
     describe_gauge!(
         POOL_CONNECTIONS,
@@ -118,6 +127,22 @@ fn describe() {
     describe_counter!(
         READS,
         "List statements by the server that ran them: replica, or primary (no replica set, or it lagged)."
+    );
+    describe_gauge!(
+        STREAMS_OPEN,
+        "Live streams (text/event-stream) connected to this instance."
+    );
+    describe_counter!(
+        STREAM_EVENTS,
+        "Events sent on live streams, by event (snapshot, upsert, remove, reset, heartbeat)."
+    );
+    describe_counter!(
+        STREAM_ENDS,
+        "Live streams ended by the service, by reason: client_gone, too_slow, token (revoked or expired), shutdown, path (no longer resolves), failed (a database error while starting over)."
+    );
+    describe_histogram!(
+        STREAM_BATCHES,
+        "Changed calls read by one statement of the streams' change reader (one per notification at most)."
     );
 }
 
@@ -228,6 +253,7 @@ pub enum Refusal {
     BodyTooSlow,
     PoolTimeout,
     FeedQueue,
+    Streams,
 }
 
 pub fn refused(reason: Refusal) {
@@ -239,8 +265,48 @@ pub fn refused(reason: Refusal) {
         Refusal::BodyTooSlow => "body_too_slow",
         Refusal::PoolTimeout => "pool_timeout",
         Refusal::FeedQueue => "feed_queue",
+        Refusal::Streams => "streams",
     };
     counter!(REFUSED, "reason" => reason).increment(1);
+}
+
+/// Counts a live stream open until dropped (held by the stream's permit).
+pub struct OpenStream(());
+
+impl OpenStream {
+    pub fn new() -> Option<Self> {
+        enabled().then(|| {
+            gauge!(STREAMS_OPEN).increment(1.0);
+            Self(())
+        })
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        gauge!(STREAMS_OPEN).decrement(1.0);
+    }
+}
+
+/// Events sent on a live stream.
+pub fn stream_events(event: &'static str, n: u64) {
+    if enabled() && n > 0 {
+        counter!(STREAM_EVENTS, "event" => event).increment(n);
+    }
+}
+
+/// A live stream the service ended, and why (see [`STREAM_ENDS`]'s help).
+pub fn stream_ended(reason: &'static str) {
+    if enabled() {
+        counter!(STREAM_ENDS, "reason" => reason).increment(1);
+    }
+}
+
+/// The calls one read of the streams' change reader returned.
+pub fn stream_batch(calls: usize) {
+    if enabled() {
+        histogram!(STREAM_BATCHES).record(calls as f64);
+    }
 }
 
 /// Counts a public connection open until dropped (kept in the connection's data).

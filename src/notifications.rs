@@ -1,7 +1,8 @@
-//! The service's caches kept true by PostgreSQL: one connection of its own listens on
-//! [`CHANNEL`], and each notice makes the token cache (`auth::cache`) or the list's path cache
-//! (`phone_calls::PathCache`) forget what may have changed. This module wires the two features
-//! to the database's notices; neither knows of the other.
+//! What PostgreSQL's notices keep true: one connection of its own listens on [`CHANNEL`], and
+//! each notice makes the token cache (`auth::cache`) or the list's path cache
+//! (`phone_calls::PathCache`) forget what may have changed, and tells the live streams
+//! (`streams::Hub`); on `streams::CHANNEL` it hands the ids of changed live calls to the
+//! streams. This module wires the features to the database's notices; none knows of another.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use crate::auth::cache::TokenCache;
 use crate::phone_calls::PathCache;
+use crate::streams::{self, Hub};
 
 /// The channel the database notifies on. Payloads: a token's SHA-256 digest in hex when that
 /// token is issued, revoked, expires early or disappears; `paths` when accounts or extensions
@@ -17,17 +19,28 @@ use crate::phone_calls::PathCache;
 /// (forget everything).
 pub const CHANNEL: &str = "access_tokens_changed";
 
-/// What the service caches and the database's notifications keep true.
+/// What the service caches, and its live streams: what the database's notifications keep true.
 #[derive(Clone)]
 pub struct Caches {
     pub tokens: Arc<TokenCache>,
     pub paths: Arc<PathCache>,
+    pub streams: Arc<Hub>,
 }
 
 impl Caches {
     fn clear(&self) {
         self.tokens.clear();
         self.paths.clear();
+    }
+
+    /// One notification, by channel.
+    fn receive(&self, channel: &str, payload: &str) {
+        if channel == streams::CHANNEL {
+            self.streams.changed(payload);
+        } else {
+            self.apply(payload);
+            self.streams.accounts_changed(payload);
+        }
     }
 
     fn apply(&self, payload: &str) {
@@ -54,7 +67,8 @@ const CHECK_WITHIN: Duration = Duration::from_secs(5);
 /// short lifetime ends; on every (re)connection they are cleared, since notifications may have
 /// been missed.
 pub async fn listen(options: PgConnectOptions, caches: Caches) {
-    if !caches.tokens.is_enabled() && !caches.paths.is_enabled() {
+    let streaming = caches.streams.is_enabled();
+    if !caches.tokens.is_enabled() && !caches.paths.is_enabled() && !streaming {
         return;
     }
     let cache = &caches.tokens;
@@ -73,13 +87,20 @@ pub async fn listen(options: PgConnectOptions, caches: Caches) {
                 continue;
             }
         };
-        let listening = tokio::time::timeout(CHECK_WITHIN, listener.listen(CHANNEL)).await;
+        let channels: &[&str] = if streaming {
+            &[CHANNEL, streams::CHANNEL]
+        } else {
+            &[CHANNEL]
+        };
+        let listening =
+            tokio::time::timeout(CHECK_WITHIN, listener.listen_all(channels.iter().copied())).await;
         if !matches!(listening, Ok(Ok(()))) {
             tracing::debug!("token notifications: cannot listen; retrying");
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         caches.clear();
+        caches.streams.resync();
         cache.set_listening(true);
         tracing::debug!("token notifications: listening");
         follow(&mut listener, &caches).await;
@@ -93,7 +114,9 @@ async fn follow(listener: &mut PgListener, caches: &Caches) {
     loop {
         tokio::select! {
             received = listener.try_recv() => match received {
-                Ok(Some(notification)) => caches.apply(notification.payload()),
+                Ok(Some(notification)) => {
+                    caches.receive(notification.channel(), notification.payload());
+                }
                 // `Ok(None)` or an error: the connection was lost.
                 _ => return,
             },
@@ -127,6 +150,15 @@ mod tests {
         let caches = Caches {
             tokens: Arc::new(TokenCache::new(Duration::from_secs(60))),
             paths: Arc::new(PathCache::new(Duration::from_secs(60))),
+            streams: Hub::new(streams::Limits {
+                max_streams: 1,
+                per_token: 1,
+                heartbeat: Duration::from_secs(15),
+                queue: 1,
+                resume: Duration::ZERO,
+                replay: 1,
+                write_timeout: Duration::from_secs(1),
+            }),
         };
         let later = Utc::now() + chrono::Duration::hours(1);
         caches.tokens.insert([1; 32], caller(), later, 0);

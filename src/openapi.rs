@@ -486,6 +486,10 @@ enum SortOrder {
 }
 
 /// The live calls a caller may see.
+///
+/// With `Accept: text/event-stream` the same list is a live stream of server-sent events
+/// instead of a page: `snapshot` (this page), then `upsert`, `remove` and `reset` as calls
+/// change, with heartbeats; errors before it starts are the ones below (docs/api.md §8).
 #[utoipa::path(
     get,
     path = "/uapi/phoneCalls/{userId}/{extension}/",
@@ -503,7 +507,7 @@ enum SortOrder {
         (status = 401, description = "No valid token", body = ErrorEnvelope),
         (status = 404, description = "No such route", body = ErrorEnvelope),
         (status = 431, description = "The request head is larger than the HTTP server reads (about 32 KiB): answered by the HTTP layer, without a body"),
-        (status = 503, description = "The database is unavailable or the deadline passed; see Retry-After", body = ErrorEnvelope)
+        (status = 503, description = "The database is unavailable or the deadline passed; for a stream, MAX_STREAMS or MAX_STREAMS_PER_TOKEN is reached or the instance is shutting down; see Retry-After", body = ErrorEnvelope)
     ),
     security(("bearer" = []), ("accessRequestToken" = []))
 )]

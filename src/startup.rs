@@ -20,6 +20,7 @@ use crate::http::{client_limits, method_not_allowed, middleware, ApiError};
 use crate::metrics;
 use crate::phone_calls::admission::Rows;
 use crate::phone_calls::PathCache;
+use crate::streams::{self, Hub};
 use crate::{health, notifications, phone_calls, switch_feed};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -42,14 +43,18 @@ pub struct ShutdownHandle {
     server: ServerHandle,
     draining: Arc<AtomicBool>,
     delay: Duration,
+    streams: Arc<Hub>,
 }
 
 impl ShutdownHandle {
     /// Turns readiness to 503, keeps serving for the shutdown delay (so that a load balancer
     /// sees the 503 and stops sending traffic), then stops accepting connections, lets in-flight
     /// requests finish (up to the drain time), and returns once the server has stopped.
+    /// Live streams end at once (their clients reconnect, through the balancer, to another
+    /// instance), and new ones are refused with 503.
     pub async fn shutdown(&self) {
         self.draining.store(true, Ordering::SeqCst);
+        self.streams.shut_down();
         if !self.delay.is_zero() {
             tracing::info!(
                 delay_ms = self.delay.as_millis() as u64,
@@ -95,11 +100,13 @@ impl Application {
         let caches = notifications::Caches {
             tokens: Arc::new(TokenCache::new(settings.token_cache)),
             paths: Arc::new(PathCache::new(settings.token_cache)),
+            streams: Hub::new(streams::Limits::of(settings)),
         };
         let features = Features {
             tokens: web::Data::from(caches.tokens.clone()),
             paths: web::Data::from(caches.paths.clone()),
             rows: web::Data::new(Rows::new(settings.list_rows_in_flight, settings.pool_size)),
+            streams: web::Data::from(caches.streams.clone()),
         };
         let server = server(state.clone(), features, listener)?;
         let metrics = match metrics_listener {
@@ -144,11 +151,17 @@ impl Application {
         self.caches.tokens.clone()
     }
 
+    /// The live streams' hub (tests count its reads).
+    pub fn streams(&self) -> Arc<Hub> {
+        self.caches.streams.clone()
+    }
+
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
             server: self.server.handle(),
             draining: self.state.draining.clone(),
             delay: self.state.settings.shutdown_delay,
+            streams: self.caches.streams.clone(),
         }
     }
 
@@ -162,6 +175,10 @@ impl Application {
         let notifications = tokio::spawn(notifications::listen(
             self.state.settings.listen_connect_options(),
             self.caches.clone(),
+        ));
+        let changes = tokio::spawn(streams::changes::read(
+            self.caches.streams.clone(),
+            self.state.db.pool.clone(),
         ));
         let watcher = self
             .state
@@ -190,6 +207,7 @@ impl Application {
         // The listener's connection is dropped with its task, not closed politely: closing runs
         // `UNLISTEN *`, which would wait for a frozen database.
         notifications.abort();
+        changes.abort();
         // Requests are over; closing says goodbye to the server, but never waits long for it.
         let replica = self.state.db.replica().map(|r| &r.pool);
         for pool in [
@@ -260,6 +278,7 @@ struct Features {
     tokens: web::Data<TokenCache>,
     paths: web::Data<PathCache>,
     rows: web::Data<Rows>,
+    streams: web::Data<Hub>,
 }
 
 fn server(state: AppState, features: Features, listener: TcpListener) -> std::io::Result<Server> {
@@ -274,6 +293,7 @@ fn server(state: AppState, features: Features, listener: TcpListener) -> std::io
             .app_data(features.tokens.clone())
             .app_data(features.paths.clone())
             .app_data(features.rows.clone())
+            .app_data(features.streams.clone())
             .app_data(
                 web::QueryConfig::default().error_handler(|e: QueryPayloadError, _| {
                     ApiError::RequestInvalid(format!("The query string is not valid: {e}.")).into()
@@ -312,6 +332,7 @@ fn server(state: AppState, features: Features, listener: TcpListener) -> std::io
             )
             .configure(phone_calls::routes::configure)
             .configure(switch_feed::routes::configure)
+            .configure(crate::wallboard::configure)
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
             }))

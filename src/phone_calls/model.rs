@@ -236,6 +236,20 @@ impl PageWriter {
     }
 }
 
+/// One call alone as JSON, as a page's `entry` would show it with `fields` (a live stream's
+/// `upsert`).
+pub fn call_json(call: &CallRow, fields: Fields) -> serde_json::Result<String> {
+    let mut body = Vec::with_capacity(640);
+    let formatter = ViewsSpaced {
+        open: Vec::new(),
+        views_depth: 2,
+    };
+    let mut serializer = serde_json::Serializer::with_formatter(&mut body, formatter);
+    Entry::new(call, fields).serialize(&mut serializer)?;
+    // serde_json writes UTF-8 only.
+    Ok(String::from_utf8(body).unwrap_or_default())
+}
+
 /// The most calls whose JSON room is reserved up front.
 const SMALL_PAGE_HINT: usize = 100;
 

@@ -165,7 +165,7 @@ fn debug_check_columns(row: &PgRow, with_views: bool) {
 }
 
 /// The call of a page row, without its views, and the count of every matching call.
-fn call_of(row: &PgRow) -> Result<(CallRow, i64), sqlx::Error> {
+pub(crate) fn call_of(row: &PgRow) -> Result<(CallRow, i64), sqlx::Error> {
     let call = CallRow {
         id: row.try_get(0)?,
         extension: row.try_get(1)?,
@@ -181,7 +181,7 @@ fn call_of(row: &PgRow) -> Result<(CallRow, i64), sqlx::Error> {
 }
 
 /// The view of a page row, if the row has one (a call without views has NULLs there).
-fn view_of(row: &PgRow) -> Result<Option<View>, sqlx::Error> {
+pub(crate) fn view_of(row: &PgRow) -> Result<Option<View>, sqlx::Error> {
     const AT: usize = CALL_COLUMNS.len();
     let Some(id) = row.try_get::<Option<String>, _>(AT)? else {
         return Ok(None);

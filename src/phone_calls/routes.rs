@@ -13,6 +13,7 @@ use super::PathCache;
 use crate::auth::Caller;
 use crate::http::ApiError;
 use crate::http::{method_not_allowed, AppState};
+use crate::streams::{self, Hub};
 
 /// Mounts the resource.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -33,6 +34,7 @@ async fn list(
     state: web::Data<AppState>,
     paths: web::Data<PathCache>,
     rows: web::Data<Rows>,
+    hub: web::Data<Hub>,
 ) -> Result<HttpResponse, ApiError> {
     // Authentication first, before anything about the request is looked at.
     let caller = Caller::from_request(&req, &mut Payload::None).await?;
@@ -47,6 +49,25 @@ async fn list(
         CallRef::Id(id) => Some(id),
         CallRef::Malformed => return Ok(HttpResponse::NoContent().finish()),
     };
+    // The same list as a live stream (`streams`), once everything a page checks has passed.
+    if req.method() == actix_web::http::Method::GET && streams::wants_stream(&req) {
+        let opening = streams::Opening {
+            caller,
+            path: list_path,
+            scope,
+            call,
+            request,
+        };
+        return streams::open(
+            &req,
+            &state,
+            &hub.into_inner(),
+            &paths.into_inner(),
+            &rows.into_inner(),
+            opening,
+        )
+        .await;
+    }
     let with_views = request.fields.contains(Field::PhoneCallView);
     let largest = if call.is_some() {
         1

@@ -146,6 +146,7 @@ pub async fn spawn_app_without_database() -> TestApp {
     let app = Application::build(settings).expect("building the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let shutdown = app.shutdown_handle();
+    let streams = app.streams();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -154,6 +155,7 @@ pub async fn spawn_app_without_database() -> TestApp {
         shutdown,
         metrics_port: None,
         state: None,
+        streams,
     }
 }
 
@@ -176,6 +178,8 @@ pub struct TestApp {
     pub metrics_port: Option<u16>,
     /// The application's shared state (None for an application without a database).
     pub state: Option<startup::AppState>,
+    /// Its live streams' hub.
+    pub streams: std::sync::Arc<phonecalls::streams::Hub>,
 }
 
 /// Spawns the application on a fresh database.
@@ -192,6 +196,7 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
     let metrics_port = app.metrics_port();
     let state = app.state().clone();
     let tokens = app.tokens();
+    let streams = app.streams();
     let shutdown = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
     if state.settings.migrate_on_start {
@@ -218,6 +223,7 @@ pub async fn spawn_app_on(db: TestDb, settings: Settings) -> TestApp {
         shutdown,
         metrics_port,
         state: Some(state),
+        streams,
     }
 }
 

@@ -23,5 +23,6 @@ mod read_replica;
 mod reporting;
 mod schema;
 mod shutdown;
+mod streams;
 mod switch_feed;
 mod switch_validation;
