@@ -466,6 +466,8 @@ async fn serve(
     }
     let beat = limits.heartbeat;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
+    // A stream that waited for its client owes it one heartbeat, not every one it missed.
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let expires_in = (s.expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         let end = tokio::select! {

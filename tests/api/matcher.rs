@@ -191,7 +191,7 @@ const SEEDS: [u64; 3] = [
 ];
 
 #[tokio::test]
-async fn the_rust_matcher_and_the_list_statement_agree_on_random_calls_callers_paths_and_filters() {
+async fn the_rust_matcher_and_the_page_statement_agree_on_random_calls_callers_paths_and_filters() {
     let seeds: Vec<u64> = match std::env::var("MATCHER_SEEDS").ok().as_deref() {
         None | Some("") => SEEDS.to_vec(),
         Some("random") => (0..3).map(|_| rand::rng().random()).collect(),
