@@ -109,7 +109,7 @@ struct Registry {
     per_token: HashMap<[u8; 32], usize>,
     /// Connected streams, by cursor key: a client that resumes while its old connection still
     /// looks open takes its stream over.
-    attached: HashMap<u64, Arc<Notify>>,
+    attached: HashMap<u64, ([u8; 32], Arc<Notify>)>,
     /// Disconnected streams kept for their client to resume, by cursor key.
     parked: HashMap<u64, (session::Session, Instant)>,
 }
@@ -241,11 +241,15 @@ impl Hub {
             .insert(session.key(), (session, now + self.limits.resume));
     }
 
-    /// The kept stream of this cursor key, if it is still kept; a connected one is asked to let
-    /// go first (its client came back on a new connection before the old one was seen closed).
-    async fn unpark(&self, key: u64) -> Option<session::Session> {
+    /// The kept stream of this cursor key, if it is still kept and is this token's stream of
+    /// this request; a connected one is asked to let go first (its client came back on a new
+    /// connection before the old one was seen closed). Another token's cursor touches nothing.
+    async fn unpark(&self, key: u64, digest: &[u8; 32], request: &str) -> Option<session::Session> {
         let attached = self.registry().attached.get(&key).cloned();
-        if let Some(takeover) = attached {
+        if let Some((owner, takeover)) = attached {
+            if !token::digests_equal(&owner, digest) {
+                return None;
+            }
             takeover.notify_one();
             for _ in 0..50 {
                 if !self.registry().attached.contains_key(&key) {
@@ -257,7 +261,12 @@ impl Hub {
         let mut registry = self.registry();
         let now = Instant::now();
         registry.parked.retain(|_, (_, until)| *until > now);
-        registry.parked.remove(&key).map(|(session, _)| session)
+        match registry.parked.get(&key) {
+            Some((kept, _)) if kept.belongs_to(digest, request) => {
+                registry.parked.remove(&key).map(|(session, _)| session)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -334,10 +343,8 @@ pub async fn open(
     let request_key = session::request_key(req.path(), req.query_string());
     let cursor = session::cursor(req);
     let resumed = match cursor {
-        Some((key, seen)) => match hub.unpark(key).await {
-            Some(mut kept) if kept.belongs_to(&digest, &request_key) => {
-                kept.resume_after(seen).then_some(kept)
-            }
+        Some((key, seen)) => match hub.unpark(key, &digest, &request_key).await {
+            Some(mut kept) => kept.resume_after(seen).then_some(kept),
             _ => None,
         },
         None => None,
@@ -374,7 +381,7 @@ pub async fn open(
     let takeover = Arc::new(Notify::new());
     hub.registry()
         .attached
-        .insert(session.key(), takeover.clone());
+        .insert(session.key(), (digest, takeover.clone()));
     // Told when the response is over (its body dropped): all sent, or the connection closed.
     let done = Arc::new(Notify::new());
     actix_web::rt::spawn(session::run(

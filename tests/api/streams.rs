@@ -706,3 +706,36 @@ async fn a_client_that_cannot_keep_up_is_reset_and_disconnected() {
     );
     assert!(!app.streams.is_followed(), "a too slow stream is not kept");
 }
+
+#[tokio::test]
+async fn another_tokens_cursor_resumes_nothing_and_disturbs_nothing() {
+    let Setup { app, f, switch } = setup(&[]).await;
+    let alice = token_for(app.pool(), f.alice).await;
+    let org = token_for(app.pool(), f.org_account).await;
+    let path = "/uapi/phoneCalls/@me/@self/";
+    let mut alices = Stream::open(&app, path, &alice).await;
+    let snapshot = alices.next().await;
+    // The organization's account sees Alice's calls too, but her stream is hers.
+    let mut intruder = Stream::open_after(&app, path, &org, Some(&snapshot.id)).await;
+    assert_eq!(intruder.next().await.event, "reset");
+    assert_eq!(intruder.next().await.event, "snapshot");
+    // Alice's stream is still connected and goes on.
+    let id = new_call_id();
+    report(&app, &switch, &alice_call(&id, 1, 4)).await;
+    assert_eq!(alices.next().await.data["id"], json!(id));
+    assert_eq!(intruder.next().await.data["id"], json!(id));
+    // Parked, it is still not the other token's to take.
+    let last = alices.next_within(Duration::from_millis(100)).await;
+    assert!(last.is_none());
+    drop(alices);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = Stream::open_after(&app, path, &org, Some(&snapshot.id)).await;
+    assert_eq!(again.next().await.event, "reset");
+    let mut back = Stream::open_after(&app, path, &alice, Some(&snapshot.id)).await;
+    let resumed = back.next().await;
+    assert_eq!(
+        (resumed.event.as_str(), &resumed.data["id"]),
+        ("upsert", &json!(id)),
+        "Alice resumes where she was"
+    );
+}
