@@ -693,7 +693,7 @@ async fn a_client_that_cannot_keep_up_is_reset_and_disconnected() {
     let started = Instant::now();
     while app.streams.streams_open() > 0 {
         assert!(
-            started.elapsed() < Duration::from_secs(8),
+            started.elapsed() < Duration::from_secs(12),
             "a stuck stream was kept"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
