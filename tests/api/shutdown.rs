@@ -367,3 +367,58 @@ async fn writes_in_flight_at_sigterm_get_their_real_answers_from_every_worker() 
     assert!(status.success());
     assert_eq!(count(&db.pool, "phone_calls").await, 48);
 }
+
+#[tokio::test]
+async fn sigterm_ends_live_streams_cleanly_and_they_do_not_hold_the_drain() {
+    let db = test_db().await;
+    let f = fixture(&db.pool).await;
+    let tokens = [
+        token_for(&db.pool, f.alice).await,
+        token_for(&db.pool, f.org_account).await,
+        token_for(&db.pool, f.admin).await,
+    ];
+    let served = serve(&db.url, &[("SHUTDOWN_DRAIN_SECONDS", "10")]).await;
+    let client = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for token in &tokens {
+        let mut response = client
+            .get(format!("{}/uapi/phoneCalls/@me/@self/", served.address))
+            .header("Accept", "text/event-stream")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        // Its snapshot has come: the stream is under way.
+        let mut read = String::new();
+        while !read.contains("event: snapshot") {
+            let chunk = response.chunk().await.unwrap().expect("the snapshot");
+            read.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+        streams.push(response);
+    }
+    sigterm(&served.child);
+    let sent = Instant::now();
+    for mut response in streams {
+        // Each response ends properly (its last chunk), not cut: no error, then the end.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(2), response.chunk()).await {
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => panic!("the stream was cut, not ended: {e}"),
+                Err(_) => panic!("a stream was still open 2 s after SIGTERM"),
+            }
+        }
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+    let (status, took) = wait_exit(served.child, Duration::from_secs(12)).await;
+    assert!(status.success());
+    assert!(
+        took < Duration::from_secs(3),
+        "exited {took:?} after SIGTERM: the streams held the 10 s drain"
+    );
+}
