@@ -154,8 +154,14 @@ impl Hub {
 
     /// Whether any stream, connected or kept for its client to resume, needs the changes.
     pub fn is_followed(&self) -> bool {
-        let registry = self.registry();
-        registry.open > 0 || !registry.parked.is_empty()
+        let mut registry = self.registry();
+        if registry.open > 0 {
+            return true;
+        }
+        // Kept streams whose time is up are let go here too, or the reader would go on.
+        let now = Instant::now();
+        registry.parked.retain(|_, (_, until)| *until > now);
+        !registry.parked.is_empty()
     }
 
     /// A notification of `notifications::CHANNEL` (tokens and paths), as streams see it.
@@ -363,7 +369,7 @@ pub async fn open(
                 digest,
                 request_key,
                 opening,
-                hub.limits.replay,
+                &hub.limits,
             );
             fresh.check_token(&context).await?;
             if cursor.is_some() {

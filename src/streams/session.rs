@@ -87,6 +87,7 @@ struct Event {
     n: u64,
     kind: &'static str,
     data: Arc<str>,
+    at: Instant,
 }
 
 pub struct Session {
@@ -110,6 +111,7 @@ pub struct Session {
     /// When the last snapshot began: a batch read before then is older than the snapshot.
     snapshot_started: Instant,
     replay: usize,
+    keep: Duration,
 }
 
 /// Why a stream ended.
@@ -149,7 +151,7 @@ impl Session {
         digest: [u8; 32],
         request_key: String,
         opening: Opening,
-        replay: usize,
+        limits: &super::Limits,
     ) -> Self {
         let Opening {
             caller,
@@ -177,7 +179,8 @@ impl Session {
             unsent: 0,
             held: HashMap::new(),
             snapshot_started: Instant::now(),
-            replay: replay.max(1),
+            replay: limits.replay.max(1),
+            keep: (limits.heartbeat * 2).max(Duration::from_secs(10)),
         }
     }
 
@@ -219,15 +222,25 @@ impl Session {
 
     /// Makes an event, keeps it for replay, and counts it as not yet sent.
     fn push(&mut self, kind: &'static str, data: Arc<str>) {
+        let now = Instant::now();
         self.sent.push_back(Event {
             n: self.next,
             kind,
             data,
+            at: now,
         });
         self.next += 1;
         self.unsent += 1;
-        // Events not yet sent stay whatever their number (one batch's at most).
-        while self.sent.len() > self.replay && self.sent.len() > self.unsent {
+        // Kept: the last `replay` events, and only those sent within `keep` (a client that lost
+        // older ones would have noticed long ago, and resumes through a `reset`): what the
+        // streams of an instance keep grows with the rate of changes, never with time. Events
+        // not yet sent stay whatever their number (one batch's at most).
+        while self.sent.len() > self.unsent
+            && self
+                .sent
+                .front()
+                .is_some_and(|e| self.sent.len() > self.replay || e.at + self.keep < now)
+        {
             self.sent.pop_front();
         }
         metrics::stream_events(kind, 1);
@@ -416,7 +429,7 @@ pub async fn run(mut session: Session, connection: Connection, cx: Context) {
         takeover,
         done,
     } = connection;
-    let end = serve(&mut session, &cx, &out, first, &takeover).await;
+    let end = serve(&mut session, &cx, &out, first, &takeover, socket.as_deref()).await;
     drop(permit);
     metrics::stream_ended(end.reason());
     let key = session.key;
@@ -456,6 +469,7 @@ async fn serve(
     out: &mpsc::Sender<Bytes>,
     first: Vec<Bytes>,
     takeover: &Notify,
+    socket: Option<&ClientSocket>,
 ) -> End {
     let limits = &cx.hub.limits;
     let write_timeout = limits.write_timeout;
@@ -468,6 +482,10 @@ async fn serve(
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     // A stream that waited for its client owes it one heartbeat, not every one it missed.
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A client that closed its connection is noticed within a second, not at the next write:
+    // its stream stops counting against the limits, and is kept for it to resume.
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let expires_in = (s.expires - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         let end = tokio::select! {
@@ -499,6 +517,9 @@ async fn serve(
             }
             () = tokio::time::sleep(expires_in) => Some(End::Token),
             () = takeover.notified() => Some(End::TakenOver),
+            _ = probe.tick(), if socket.is_some() => {
+                socket.filter(|socket| has_closed(socket)).map(|_| End::ClientGone)
+            }
             () = out.closed() => Some(End::ClientGone),
         };
         // Whatever the change made is sent, even the events before an end (a `reset`).
@@ -510,6 +531,23 @@ async fn serve(
         if let Some(end) = end {
             return end;
         }
+    }
+}
+
+/// How often a stream looks whether its client closed the connection.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the client closed its side: the socket (non-blocking, as the server's) reads an
+/// end of file, or fails. Peeking consumes nothing; a client sends nothing after its request.
+fn has_closed(socket: &ClientSocket) -> bool {
+    let mut byte = [0u8; 1];
+    match socket.0.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+        ),
     }
 }
 

@@ -501,7 +501,13 @@ async fn a_change_of_accounts_makes_streams_start_over_with_what_they_may_see_no
 
 #[tokio::test]
 async fn streams_beyond_the_limits_are_refused_with_503_and_retry_after() {
-    let Setup { app, f, .. } = setup(&[("MAX_STREAMS", "2"), ("MAX_STREAMS_PER_TOKEN", "1")]).await;
+    // Heartbeats far apart: a client that leaves is noticed without a write.
+    let Setup { app, f, .. } = setup(&[
+        ("MAX_STREAMS", "2"),
+        ("MAX_STREAMS_PER_TOKEN", "1"),
+        ("STREAM_HEARTBEAT_MS", "15000"),
+    ])
+    .await;
     let alice = token_for(app.pool(), f.alice).await;
     let bob = token_for(app.pool(), f.bob).await;
     let carol = token_for(app.pool(), f.carol).await;
@@ -521,9 +527,9 @@ async fn streams_beyond_the_limits_are_refused_with_503_and_retry_after() {
         .get_with_authorization(path, &format!("Bearer {carol}"))
         .await;
     assert_eq!(page.status(), 204);
-    // A stream that ends gives its place back.
+    // A stream whose client leaves gives its place back within a second or so.
     drop(first);
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_millis(2500);
     loop {
         let response = Stream::request(&app, path, &carol, None).await;
         if response.status() == 200 {
@@ -738,4 +744,31 @@ async fn another_tokens_cursor_resumes_nothing_and_disturbs_nothing() {
         ("upsert", &json!(id)),
         "Alice resumes where she was"
     );
+}
+
+#[tokio::test]
+async fn once_no_stream_is_left_the_instance_reads_no_more_changes() {
+    let Setup { app, f, switch } = setup(&[("STREAM_RESUME_SECONDS", "1")]).await;
+    let alice = token_for(app.pool(), f.alice).await;
+    let mut stream = Stream::open(&app, "/uapi/phoneCalls/@me/@self/", &alice).await;
+    stream.next().await;
+    report(&app, &switch, &alice_call(&new_call_id(), 1, 4)).await;
+    assert_eq!(stream.next().await.event, "upsert");
+    assert!(app.streams.reads() >= 1);
+    drop(stream);
+    // Gone, then kept for a second for its client to resume, then forgotten.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.streams.is_followed() {
+        assert!(
+            Instant::now() < deadline,
+            "a closed stream is still followed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reads = app.streams.reads();
+    for sequence in 1..=3 {
+        report(&app, &switch, &alice_call(&new_call_id(), sequence, 4)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.streams.reads(), reads, "changes read for nobody");
 }
