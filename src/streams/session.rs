@@ -112,6 +112,8 @@ pub struct Session {
     snapshot_started: Instant,
     replay: usize,
     keep: Duration,
+    /// Resumed by its client and not yet past the changes that came while it was away.
+    resumed: bool,
 }
 
 /// Why a stream ended.
@@ -181,6 +183,7 @@ impl Session {
             snapshot_started: Instant::now(),
             replay: limits.replay.max(1),
             keep: (limits.heartbeat * 2).max(Duration::from_secs(10)),
+            resumed: false,
         }
     }
 
@@ -202,6 +205,7 @@ impl Session {
             return false;
         }
         self.unsent = (self.next - seen - 1) as usize;
+        self.resumed = true;
         true
     }
 
@@ -491,6 +495,7 @@ async fn serve(
         let end = tokio::select! {
             change = s.changes.recv() => match change {
                 Ok(Change::Calls(batch)) => {
+                    s.resumed = false;
                     s.apply(&batch);
                     None
                 }
@@ -505,6 +510,11 @@ async fn serve(
                 Ok(Change::Token(_)) => None,
                 Ok(Change::Shutdown) | Err(broadcast::error::RecvError::Closed) => {
                     Some(End::Shutdown)
+                }
+                // Fallen behind while its client was away: what it missed is lost, but the
+                // client is here now; it starts over.
+                Err(broadcast::error::RecvError::Lagged(_)) if s.resumed => {
+                    s.start_over(cx, "changes_lost").await.err()
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => return End::TooSlow,
             },

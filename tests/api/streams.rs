@@ -772,3 +772,31 @@ async fn once_no_stream_is_left_the_instance_reads_no_more_changes() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.streams.reads(), reads, "changes read for nobody");
 }
+
+#[tokio::test]
+async fn a_resumed_stream_that_missed_too_much_while_away_starts_over_on_the_same_connection() {
+    let Setup { app, f, switch } = setup(&[("STREAM_QUEUE", "2")]).await;
+    let alice = token_for(app.pool(), f.alice).await;
+    let path = "/uapi/phoneCalls/@me/@self/";
+    let mut stream = Stream::open(&app, path, &alice).await;
+    let snapshot = stream.next().await;
+    drop(stream);
+    // Noticed gone (within a second) and kept; then more changes than STREAM_QUEUE, one
+    // notification each.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..4 {
+        report(&app, &switch, &alice_call(&new_call_id(), 1, 4)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut back = Stream::open_after(&app, path, &alice, Some(&snapshot.id)).await;
+    let reset = back.next().await;
+    assert_eq!(reset.event, "reset");
+    assert_eq!(reset.data, json!({"reason": "changes_lost"}));
+    let fresh = back.next().await;
+    assert_eq!(fresh.event, "snapshot");
+    assert_eq!(fresh.data, page(&app, path, &alice).await);
+    assert_eq!(fresh.data["totalResults"], 4);
+    let id = new_call_id();
+    report(&app, &switch, &alice_call(&id, 1, 4)).await;
+    assert_eq!(back.next().await.data["id"], json!(id), "and it goes on");
+}
