@@ -800,3 +800,58 @@ async fn a_resumed_stream_that_missed_too_much_while_away_starts_over_on_the_sam
     report(&app, &switch, &alice_call(&id, 1, 4)).await;
     assert_eq!(back.next().await.data["id"], json!(id), "and it goes on");
 }
+
+#[tokio::test]
+async fn a_change_written_through_one_instance_reaches_the_streams_of_every_instance() {
+    let db = test_db().await;
+    let url = db.url.clone();
+    let settings = || settings_with(&url, &[("STREAM_HEARTBEAT_MS", "300")]);
+    let writer = spawn_app_on(db, settings()).await;
+    let f = fixture(writer.pool()).await;
+    let mut instances = vec![writer];
+    for _ in 0..2 {
+        let same = TestDb {
+            url: url.clone(),
+            pool: instances[0].pool().clone(),
+        };
+        instances.push(spawn_app_on(same, settings()).await);
+    }
+    let switch = token_for(instances[0].pool(), f.switch).await;
+    let alice = token_for(instances[0].pool(), f.alice).await;
+    let org = token_for(instances[0].pool(), f.org_account).await;
+    // On each instance, Alice's stream and the organization's.
+    let mut streams = Vec::new();
+    for app in &instances {
+        for (token, path) in [
+            (&alice, "/uapi/phoneCalls/@me/@self/"),
+            (&org, "/uapi/phoneCalls/@owner/@self/"),
+        ] {
+            let mut stream = Stream::open(app, path, token).await;
+            assert_eq!(stream.next().await.event, "snapshot");
+            streams.push(stream);
+        }
+    }
+    // Reports through the first instance only (the balancer sent them there).
+    let id = new_call_id();
+    report(&instances[0], &switch, &alice_call(&id, 1, 4)).await;
+    report(&instances[0], &switch, &ended(alice_call(&id, 2, 4))).await;
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let upsert = stream.next().await;
+        assert_eq!(
+            (upsert.event.as_str(), &upsert.data["id"]),
+            ("upsert", &json!(id)),
+            "stream {i} (instance {})",
+            i / 2
+        );
+        let removed = stream.next().await;
+        assert_eq!(removed.event, "remove", "stream {i}");
+    }
+    // Each instance read the changes for its own streams: once per notification at most.
+    for app in &instances {
+        assert!(
+            (1..=2).contains(&app.streams.reads()),
+            "{}",
+            app.streams.reads()
+        );
+    }
+}
