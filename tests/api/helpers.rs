@@ -663,3 +663,40 @@ pub async fn app_behind_a_proxy(
     .await;
     (app, proxy, token, pool)
 }
+
+/// What a list may be filtered by (`filterBy`), and what kind of value each holds: the property
+/// tests, the matcher's test and the fuzzer draw from these, so that a new filter field is added
+/// to all of them at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterKind {
+    Text,
+    Date,
+    Integer,
+}
+
+pub const FILTER_FIELDS: [(&str, FilterKind); 10] = [
+    ("id", FilterKind::Text),
+    ("extension", FilterKind::Text),
+    ("ownerId", FilterKind::Integer),
+    ("published", FilterKind::Date),
+    ("answered", FilterKind::Date),
+    ("source", FilterKind::Text),
+    ("destination", FilterKind::Text),
+    ("callerId", FilterKind::Text),
+    ("status", FilterKind::Integer),
+    ("flow", FilterKind::Integer),
+];
+
+/// Every `filterOp`.
+pub const FILTER_OPS: [&str; 7] = [
+    "contains",
+    "equals",
+    "startsWith",
+    "present",
+    "greaterThan",
+    "lessThan",
+    "inArray",
+];
+
+/// Every `sortBy`.
+pub const SORT_FIELDS: [&str; 4] = ["published", "answered", "id", "extension"];

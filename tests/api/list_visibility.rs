@@ -907,36 +907,7 @@ mod property {
     use proptest::sample::Index;
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum Kind {
-        Text,
-        Date,
-        Integer,
-    }
-
-    const FIELDS: [(&str, Kind); 10] = [
-        ("id", Kind::Text),
-        ("extension", Kind::Text),
-        ("ownerId", Kind::Integer),
-        ("published", Kind::Date),
-        ("answered", Kind::Date),
-        ("source", Kind::Text),
-        ("destination", Kind::Text),
-        ("callerId", Kind::Text),
-        ("status", Kind::Integer),
-        ("flow", Kind::Integer),
-    ];
-    const ALL_OPS: [&str; 7] = [
-        "contains",
-        "equals",
-        "startsWith",
-        "present",
-        "greaterThan",
-        "lessThan",
-        "inArray",
-    ];
     const INTEGER_OPS: [&str; 5] = ["equals", "greaterThan", "lessThan", "inArray", "present"];
-    const SORTS: [&str; 4] = ["published", "answered", "id", "extension"];
     const RESOURCE_FIELDS: [&str; 9] = [
         "id",
         "extension",
@@ -968,7 +939,7 @@ mod property {
 
     fn draws() -> impl Strategy<Value = Draw> {
         let filter = (
-            0usize..FIELDS.len(),
+            0usize..FILTER_FIELDS.len(),
             proptest::option::weighted(0.8, any::<Index>()),
             proptest::collection::vec(any::<Index>(), 1..=3),
         );
@@ -980,7 +951,7 @@ mod property {
                 proptest::option::weighted(0.85, filter),
             ),
             (
-                proptest::option::weighted(0.8, 0usize..SORTS.len()),
+                proptest::option::weighted(0.8, 0usize..SORT_FIELDS.len()),
                 proptest::option::weighted(0.8, any::<bool>()),
                 1u32..=50,
                 prop_oneof![3 => 0u32..=3, 1 => 0u32..=60],
@@ -1184,22 +1155,22 @@ mod property {
         world: &World,
         (field, op, picks): &(usize, Option<Index>, Vec<Index>),
     ) -> Filter {
-        let (name, kind) = FIELDS[*field];
-        let ops: &[&str] = if kind == Kind::Integer {
+        let (name, kind) = FILTER_FIELDS[*field];
+        let ops: &[&str] = if kind == FilterKind::Integer {
             &INTEGER_OPS
         } else {
-            &ALL_OPS
+            &FILTER_OPS
         };
         let (op_name, op_given) = match op {
             Some(i) => (ops[i.index(ops.len())], true),
-            None if kind == Kind::Integer => ("equals", false),
+            None if kind == FilterKind::Integer => ("equals", false),
             None => ("contains", false),
         };
         let pool = match (kind, op_name) {
-            (Kind::Text, _) => text_pool(world, name),
-            (Kind::Date, "contains" | "startsWith") => date_text_pool(world, name),
-            (Kind::Date, _) => date_pool(world, name),
-            (Kind::Integer, _) => integer_pool(world, name),
+            (FilterKind::Text, _) => text_pool(world, name),
+            (FilterKind::Date, "contains" | "startsWith") => date_text_pool(world, name),
+            (FilterKind::Date, _) => date_pool(world, name),
+            (FilterKind::Integer, _) => integer_pool(world, name),
         };
         let value = match op_name {
             // present ignores the value; send one half of the time anyway.
@@ -1300,7 +1271,7 @@ mod property {
         filter: Option<&Filter>,
         draw: &Draw,
     ) -> (Vec<Uuid>, usize) {
-        let sort_by = draw.sort_by.map_or("published", |i| SORTS[i]);
+        let sort_by = draw.sort_by.map_or("published", |i| SORT_FIELDS[i]);
         let descending = draw.descending.unwrap_or(false);
         let mut calls = expected_calls(world, caller, path).expect("a valid path");
         calls.retain(|c| filter.is_none_or(|f| filter_matches(f, c)));
@@ -1384,7 +1355,7 @@ mod property {
                         }
                     }
                     if let Some(i) = draw.sort_by {
-                        query.push(("sortBy", SORTS[i].to_string()));
+                        query.push(("sortBy", SORT_FIELDS[i].to_string()));
                     }
                     if let Some(d) = draw.descending {
                         let order = if d { "descending" } else { "ascending" };

@@ -156,28 +156,6 @@ fn values(calls: &[StoredCall], rng: &mut StdRng) -> Vec<String> {
     out
 }
 
-const FIELDS: [&str; 10] = [
-    "id",
-    "extension",
-    "ownerId",
-    "published",
-    "answered",
-    "source",
-    "destination",
-    "callerId",
-    "status",
-    "flow",
-];
-const OPS: [&str; 7] = [
-    "contains",
-    "equals",
-    "startsWith",
-    "present",
-    "greaterThan",
-    "lessThan",
-    "inArray",
-];
-
 fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -272,8 +250,8 @@ async fn agree(seed: u64) {
                 let query_string = if round == 0 {
                     "count=5000".to_string()
                 } else {
-                    let field = pick(&mut rng, &FIELDS);
-                    let op = pick(&mut rng, &OPS);
+                    let field = pick(&mut rng, &FILTER_FIELDS).0;
+                    let op = pick(&mut rng, &FILTER_OPS);
                     let value = if *op == "inArray" {
                         (0..rng.random_range(1..4))
                             .map(|_| pick(&mut rng, &values).clone())
