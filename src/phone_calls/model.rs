@@ -181,8 +181,9 @@ impl PageWriter {
         }
     }
 
-    /// Adds the page's next call; `total` is the count of every matching call.
-    pub fn push(&mut self, call: &CallRow, total: i64) {
+    /// Adds the page's next call; `total` is the count of every matching call. Returns the
+    /// call's JSON as the page holds it, the very bytes [`call_json`] makes of it.
+    pub fn push(&mut self, call: &CallRow, total: i64) -> &[u8] {
         if self.calls == 0 {
             self.total = total;
             self.body
@@ -196,14 +197,11 @@ impl PageWriter {
             self.body.push(b',');
         }
         self.calls += 1;
-        let formatter = ViewsSpaced {
-            open: Vec::new(),
-            views_depth: 2,
-        };
-        let mut serializer = serde_json::Serializer::with_formatter(&mut self.body, formatter);
-        if let Err(e) = Entry::new(call, self.fields).serialize(&mut serializer) {
+        let at = self.body.len();
+        if let Err(e) = write_entry(&mut self.body, call, self.fields) {
             self.failed.get_or_insert(e);
         }
+        &self.body[at..]
     }
 
     /// How many calls the page has so far.
@@ -240,14 +238,19 @@ impl PageWriter {
 /// `upsert`).
 pub fn call_json(call: &CallRow, fields: Fields) -> serde_json::Result<String> {
     let mut body = Vec::with_capacity(640);
+    write_entry(&mut body, call, fields)?;
+    // serde_json writes UTF-8 only.
+    Ok(String::from_utf8(body).unwrap_or_default())
+}
+
+/// One call's JSON, written the same way into a page and alone.
+fn write_entry(out: &mut Vec<u8>, call: &CallRow, fields: Fields) -> serde_json::Result<()> {
     let formatter = ViewsSpaced {
         open: Vec::new(),
         views_depth: 2,
     };
-    let mut serializer = serde_json::Serializer::with_formatter(&mut body, formatter);
-    Entry::new(call, fields).serialize(&mut serializer)?;
-    // serde_json writes UTF-8 only.
-    Ok(String::from_utf8(body).unwrap_or_default())
+    let mut serializer = serde_json::Serializer::with_formatter(out, formatter);
+    Entry::new(call, fields).serialize(&mut serializer)
 }
 
 /// The most calls whose JSON room is reserved up front.
@@ -295,12 +298,18 @@ impl Formatter for ViewsSpaced {
     }
 }
 
-/// The same request with `startIndex` moved, and without any access token.
-pub fn page_link(path: &str, query: &str, start_index: u32) -> String {
-    let mut pairs: Vec<(String, String)> = query::pairs(query)
+/// A request's query without its access token, in its order: what a page's links repeat, and
+/// what a live stream is resumed by (`streams::session::RequestKey`).
+pub fn query_without_token(query: &str) -> Vec<(String, String)> {
+    query::pairs(query)
         .into_iter()
         .filter(|(name, _)| name != "accessRequestToken")
-        .collect();
+        .collect()
+}
+
+/// The same request with `startIndex` moved, and without any access token.
+pub fn page_link(path: &str, query: &str, start_index: u32) -> String {
+    let mut pairs = query_without_token(query);
     let start = ("startIndex".to_string(), start_index.to_string());
     match pairs.iter().position(|(name, _)| name == "startIndex") {
         Some(i) => pairs[i] = start,

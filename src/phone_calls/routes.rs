@@ -93,7 +93,9 @@ async fn list(
                 call,
                 &request,
                 with_views,
-                |call, total| page.push(call, total),
+                |call, total| {
+                    page.push(call, total);
+                },
             )
             .await?;
             Ok::<_, sqlx::Error>(page)

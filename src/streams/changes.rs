@@ -58,7 +58,7 @@ impl ChangedCall {
         let json: Arc<str> = model::call_json(&self.row, fields)
             .unwrap_or_default()
             .into();
-        let digest = super::session::digest(&json);
+        let digest = super::session::digest(json.as_bytes());
         renders.push((fields, json.clone(), digest));
         (json, digest)
     }

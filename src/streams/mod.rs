@@ -40,8 +40,6 @@ use crate::phone_calls::query::ListRequest;
 use crate::phone_calls::sql::Scope;
 use crate::phone_calls::PathCache;
 
-pub use session::digest;
-
 /// The channel the database notifies changed live calls on (migration 0015).
 pub const CHANNEL: &str = "phone_calls_changed";
 
@@ -250,7 +248,12 @@ impl Hub {
     /// The kept stream of this cursor key, if it is still kept and is this token's stream of
     /// this request; a connected one is asked to let go first (its client came back on a new
     /// connection before the old one was seen closed). Another token's cursor touches nothing.
-    async fn unpark(&self, key: u64, digest: &[u8; 32], request: &str) -> Option<session::Session> {
+    async fn unpark(
+        &self,
+        key: u64,
+        digest: &[u8; 32],
+        request: &session::RequestKey,
+    ) -> Option<session::Session> {
         let attached = self.registry().attached.get(&key).cloned();
         if let Some((owner, takeover)) = attached {
             if !token::digests_equal(&owner, digest) {
@@ -346,7 +349,7 @@ pub async fn open(
         Credential::Missing => return Err(ApiError::Unauthorized { token_sent: false }),
     };
     let permit = hub.permit(digest)?;
-    let request_key = session::request_key(req.path(), req.query_string());
+    let request_key = session::RequestKey::of(req.path(), req.query_string());
     let cursor = session::cursor(req);
     let resumed = match cursor {
         Some((key, seen)) => match hub.unpark(key, &digest, &request_key).await {

@@ -18,7 +18,7 @@
 //! `STREAM_RESUME_SECONDS` gets exactly the events after it (see `super::open`).
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ use crate::phone_calls::admission::Rows;
 use crate::phone_calls::matcher::{self, Audience};
 use crate::phone_calls::model::{self, PageWriter};
 use crate::phone_calls::path::ListPath;
-use crate::phone_calls::query::{self, Field, ListRequest};
+use crate::phone_calls::query::{Field, ListRequest};
 use crate::phone_calls::sql::ceil_micros;
 use crate::phone_calls::{repo, PathCache};
 
@@ -56,22 +56,28 @@ pub struct Context {
 }
 
 /// A call's JSON as a digest: what the client holds of it.
-pub fn digest(json: &str) -> u64 {
+pub fn digest(json: &[u8]) -> u64 {
     let mut hasher = std::hash::DefaultHasher::new();
-    json.hash(&mut hasher);
+    hasher.write(json);
     hasher.finish()
 }
 
-/// The request a stream answers, without its token: a resumed stream must be the same.
-pub fn request_key(path: &str, query: &str) -> String {
-    let pairs: Vec<(String, String)> = query::pairs(query)
-        .into_iter()
-        .filter(|(name, _)| name != "accessRequestToken")
-        .collect();
-    format!(
-        "{path}?{}",
-        serde_urlencoded::to_string(&pairs).unwrap_or_default()
-    )
+/// The request a stream answers, without its token: a resumed stream must be the same, and
+/// its snapshots' `next` and `prev` links repeat it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    path: String,
+    query: String,
+}
+
+impl RequestKey {
+    pub fn of(path: &str, query: &str) -> Self {
+        let pairs = model::query_without_token(query);
+        Self {
+            path: path.to_string(),
+            query: serde_urlencoded::to_string(&pairs).unwrap_or_default(),
+        }
+    }
 }
 
 /// The cursor of `Last-Event-ID`: the stream's key and the last event its client received.
@@ -93,7 +99,7 @@ struct Event {
 pub struct Session {
     key: u64,
     digest: [u8; 32],
-    request_key: String,
+    request_key: RequestKey,
     changes: broadcast::Receiver<Change>,
     audience: Audience,
     expires: DateTime<Utc>,
@@ -151,7 +157,7 @@ impl Session {
     pub fn new(
         changes: broadcast::Receiver<Change>,
         digest: [u8; 32],
-        request_key: String,
+        request_key: RequestKey,
         opening: Opening,
         limits: &super::Limits,
     ) -> Self {
@@ -191,8 +197,8 @@ impl Session {
         self.key
     }
 
-    pub fn belongs_to(&self, digest: &[u8; 32], request_key: &str) -> bool {
-        token::digests_equal(&self.digest, digest) && self.request_key == request_key
+    pub fn belongs_to(&self, digest: &[u8; 32], request_key: &RequestKey) -> bool {
+        token::digests_equal(&self.digest, digest) && self.request_key == *request_key
     }
 
     /// Makes the events after `seen` the ones to send, if they are all still kept.
@@ -309,13 +315,8 @@ impl Session {
         let _rows = cx.rows.admit(largest).await;
         let _turn = cx.rows.statement_turn(largest).await;
         let (scope, call, request) = (self.audience.scope.clone(), self.call, self.request.clone());
-        let fields = request.fields;
-        let with_views = fields.contains(Field::PhoneCallView);
-        let (path, query) = self
-            .request_key
-            .split_once('?')
-            .unwrap_or((&self.request_key, ""));
-        let (path, query) = (path.to_string(), query.to_string());
+        let with_views = request.fields.contains(Field::PhoneCallView);
+        let RequestKey { path, query } = self.request_key.clone();
         let (body, held) = cx
             .state
             .db
@@ -330,9 +331,7 @@ impl Session {
                     &request,
                     with_views,
                     |call, total| {
-                        page.push(call, total);
-                        let json = model::call_json(call, fields).unwrap_or_default();
-                        held.insert(call.id, digest(&json));
+                        held.insert(call.id, digest(page.push(call, total)));
                     },
                 )
                 .await?;

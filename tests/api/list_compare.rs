@@ -263,7 +263,9 @@ async fn baseline_answer(pool: &PgPool, caller: &Caller, uri: &str) -> Option<Ve
         call,
         &request,
         with_views,
-        |call, total| page.push(call, total),
+        |call, total| {
+            page.push(call, total);
+        },
     )
     .await
     .unwrap();
