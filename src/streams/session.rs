@@ -120,6 +120,9 @@ pub struct Session {
     keep: Duration,
     /// Resumed by its client and not yet past the changes that came while it was away.
     resumed: bool,
+    /// Batches were overwritten in the queue before this stream took them; whether it needed
+    /// them shows at the oldest one kept, the next it receives.
+    lagged: bool,
 }
 
 /// Why a stream ended.
@@ -190,6 +193,7 @@ impl Session {
             replay: limits.replay.max(1),
             keep: (limits.heartbeat * 2).max(Duration::from_secs(10)),
             resumed: false,
+            lagged: false,
         }
     }
 
@@ -285,7 +289,6 @@ impl Session {
     /// Takes the snapshot: the page as the list answers it, on the primary, and what the client
     /// will hold. Changes read before it began are older than it and will be skipped.
     pub async fn snapshot(&mut self, cx: &Context) -> Result<(), ApiError> {
-        self.snapshot_started = Instant::now();
         let caller = self.audience.caller.clone();
         if caller.role == Role::User {
             let user = caller.user_id;
@@ -317,6 +320,8 @@ impl Session {
         let (scope, call, request) = (self.audience.scope.clone(), self.call, self.request.clone());
         let with_views = request.fields.contains(Field::PhoneCallView);
         let RequestKey { path, query } = self.request_key.clone();
+        // Just before the page's statement, which sees every change read before now.
+        self.snapshot_started = Instant::now();
         let (body, held) = cx
             .state
             .db
@@ -391,6 +396,8 @@ impl Session {
     /// Starts over: `reset`, then, if the token and the path still hold, a new snapshot.
     async fn start_over(&mut self, cx: &Context, reason: &'static str) -> Result<(), End> {
         self.reset(reason);
+        // Whatever was lost before is older than the snapshot to come.
+        self.lagged = false;
         match self.check_token(cx).await {
             Ok(()) => {}
             Err(ApiError::Unauthorized { .. }) => return Err(End::Token),
@@ -494,9 +501,21 @@ async fn serve(
         let end = tokio::select! {
             change = s.changes.recv() => match change {
                 Ok(Change::Calls(batch)) => {
-                    s.resumed = false;
-                    s.apply(&batch);
-                    None
+                    // After a lag: the batches lost were read before this one. If it is older
+                    // than the snapshot, so were they, and the client needed none of them.
+                    let lost = std::mem::take(&mut s.lagged)
+                        && batch.read_done >= s.snapshot_started;
+                    match (lost, s.resumed) {
+                        (false, _) => {
+                            s.resumed = false;
+                            s.apply(&batch);
+                            None
+                        }
+                        // Fallen behind while its client was away: what it missed is lost,
+                        // but the client is here now; it starts over.
+                        (true, true) => s.start_over(cx, "changes_lost").await.err(),
+                        (true, false) => return End::TooSlow,
+                    }
                 }
                 Ok(Change::Reset(reason)) => s.start_over(cx, reason).await.err(),
                 Ok(Change::Token(digest)) if token::digests_equal(&digest, &s.digest) => {
@@ -510,12 +529,10 @@ async fn serve(
                 Ok(Change::Shutdown) | Err(broadcast::error::RecvError::Closed) => {
                     Some(End::Shutdown)
                 }
-                // Fallen behind while its client was away: what it missed is lost, but the
-                // client is here now; it starts over.
-                Err(broadcast::error::RecvError::Lagged(_)) if s.resumed => {
-                    s.start_over(cx, "changes_lost").await.err()
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    s.lagged = true;
+                    None
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => return End::TooSlow,
             },
             _ = heartbeat.tick() => {
                 metrics::stream_events("heartbeat", 1);
