@@ -628,8 +628,13 @@ async fn a_client_that_stops_reading_a_large_page_is_dropped_after_the_write_tim
         "GET /uapi/phoneCalls/@owner/@self/?count=5000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {org_token}\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    // Not reading for longer than the write timeout.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Not reading, from the moment the response begins (however long the page took to make),
+    // for three times the write timeout.
+    tokio::time::timeout(Duration::from_secs(30), stream.readable())
+        .await
+        .expect("the response begins")
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut received = Vec::new();
     let read =
         tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received)).await;
