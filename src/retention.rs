@@ -25,33 +25,25 @@ pub const MAX_BATCH: u32 = 100_000;
 /// `DATABASE_STATEMENT_TIMEOUT_MS` (5 s by default) once cancelled a prune's first batch.
 pub const BATCH_TIMEOUT: &str = "60s";
 
-/// A connection taken out of the pool for a maintenance command, closed when the command ends.
+/// A connection of its own for a maintenance command, closed when the command ends.
 /// Its statements get custom plans: the service's sessions force generic ones, which cannot
 /// know that `LIMIT $2` is a thousand rows, and planned a prune's batch as a hash join over every
 /// matching call of the table (4.4 s a batch at ten million calls, against 0.45 s).
 ///
-/// Straight to PostgreSQL, the service's session settings travel in the startup packet; the
-/// command's own are added after them, and win, so that not even its first statement runs under
-/// the requests' timeout (a `SET` sent first could itself be cancelled by a timeout of a few
-/// milliseconds). Behind a pooler, which takes no startup settings, they are `SET` on the
-/// session, which then has no timeout of the service's to overcome.
+/// The command's pool reaches PostgreSQL directly (`db::direct_pool`), with the service's
+/// session settings in its startup packet. The command's own are added after them, and win, so
+/// that not even its first statement runs under the requests' timeout (a `SET` sent first could
+/// itself be cancelled by a timeout of a few milliseconds).
 async fn maintenance_session(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
-    let options = pool.connect_options();
-    let settings = [
+    let options = (*pool.connect_options()).clone().options([
         ("plan_cache_mode", "force_custom_plan"),
         ("statement_timeout", BATCH_TIMEOUT),
-    ];
-    if options.get_options().is_some() {
-        let options = (*options).clone().options(settings);
-        return PgConnection::connect_with(&options).await;
-    }
-    let mut connection = pool.acquire().await?.detach();
-    for (name, value) in settings {
-        sqlx::query(&format!("SET {name} = '{value}'"))
-            .execute(&mut connection)
-            .await?;
-    }
-    Ok(connection)
+    ]);
+    // Bounded as taking a connection from the pool would be.
+    let within = pool.options().get_acquire_timeout();
+    tokio::time::timeout(within, PgConnection::connect_with(&options))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
 }
 
 /// Parses `--ended-before`: an RFC 3339 instant (`2026-01-01T00:00:00Z`) or a day

@@ -1165,6 +1165,43 @@ async fn history_prune_deletes_old_ended_calls_and_their_views_in_batches() {
 }
 
 #[tokio::test]
+async fn maintenance_commands_give_up_on_a_database_that_does_not_answer() {
+    let db = test_db().await;
+    let proxy = DbProxy::start(&db.url).await;
+    proxy.freeze();
+    for args in [
+        ["calls", "end-stale", "--not-updated-for", "2h"],
+        ["history", "prune", "--ended-before", "2026-01-01"],
+    ] {
+        let mut command = cli(&proxy.url);
+        command.args(args).env("DATABASE_ACQUIRE_TIMEOUT_MS", "500");
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let started = std::time::Instant::now();
+        let mut child = command.spawn().unwrap();
+        let out = loop {
+            if child.try_wait().unwrap().is_some() {
+                break child.wait_with_output().unwrap();
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                child.kill().ok();
+                panic!("{args:?} still waits after 10 s");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let took = started.elapsed();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{args:?} took {took:?}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("timed out"), "{args:?} says why: {stderr}");
+    }
+}
+
+#[tokio::test]
 async fn end_stale_ends_calls_the_switch_forgot_and_the_switch_can_still_correct_them() {
     let app = spawn_app().await;
     let f = fixture(app.pool()).await;
