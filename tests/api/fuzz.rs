@@ -1065,34 +1065,15 @@ impl<'a> Gen<'a> {
         }
         let mut params: Vec<(String, String)> = Vec::new();
         if self.chance(0.7) {
-            let (field, kind) = self.pick(&[
-                ("id", 0),
-                ("extension", 0),
-                ("source", 0),
-                ("destination", 0),
-                ("callerId", 0),
-                ("published", 1),
-                ("answered", 1),
-                ("ownerId", 2),
-                ("status", 2),
-                ("flow", 2),
-            ]);
-            let op = if kind == 2 {
-                self.pick(&["equals", "greaterThan", "lessThan", "inArray", "present"])
+            let (field, kind) = self.pick(&FILTER_FIELDS);
+            let op = if kind == FilterKind::Integer {
+                self.pick(&INTEGER_FILTER_OPS)
             } else {
-                self.pick(&[
-                    "contains",
-                    "equals",
-                    "startsWith",
-                    "present",
-                    "greaterThan",
-                    "lessThan",
-                    "inArray",
-                ])
+                self.pick(&FILTER_OPS)
             };
             let one = |g: &mut Self| -> String {
                 match kind {
-                    0 => g
+                    FilterKind::Text => g
                         .pick(&[
                             "0003*210",
                             "0003",
@@ -1109,8 +1090,8 @@ impl<'a> Gen<'a> {
                             "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
                         ])
                         .to_string(),
-                    1 => g.date_value(),
-                    _ => g
+                    FilterKind::Date => g.date_value(),
+                    FilterKind::Integer => g
                         .pick(&[
                             "0",
                             "3",
@@ -1131,7 +1112,7 @@ impl<'a> Gen<'a> {
                     (0..n).map(|_| one(self)).collect::<Vec<_>>().join(",")
                 }
                 // 256 characters in 512 bytes: the limit counts characters.
-                _ if kind == 0 && self.chance(0.1) => "%C3%A9".repeat(256),
+                _ if kind == FilterKind::Text && self.chance(0.1) => "%C3%A9".repeat(256),
                 _ => one(self),
             };
             params.push(("filterBy".into(), field.into()));

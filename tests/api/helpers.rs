@@ -698,5 +698,9 @@ pub const FILTER_OPS: [&str; 7] = [
     "inArray",
 ];
 
+/// The `filterOp`s an integer field takes.
+pub const INTEGER_FILTER_OPS: [&str; 5] =
+    ["equals", "greaterThan", "lessThan", "inArray", "present"];
+
 /// Every `sortBy`.
 pub const SORT_FIELDS: [&str; 4] = ["published", "answered", "id", "extension"];

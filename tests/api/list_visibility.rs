@@ -907,7 +907,6 @@ mod property {
     use proptest::sample::Index;
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-    const INTEGER_OPS: [&str; 5] = ["equals", "greaterThan", "lessThan", "inArray", "present"];
     const RESOURCE_FIELDS: [&str; 9] = [
         "id",
         "extension",
@@ -1157,7 +1156,7 @@ mod property {
     ) -> Filter {
         let (name, kind) = FILTER_FIELDS[*field];
         let ops: &[&str] = if kind == FilterKind::Integer {
-            &INTEGER_OPS
+            &INTEGER_FILTER_OPS
         } else {
             &FILTER_OPS
         };

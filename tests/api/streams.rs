@@ -18,6 +18,18 @@ struct Event {
     data: Value,
 }
 
+impl Event {
+    /// Asserts that this is the `upsert` of call `id`.
+    #[track_caller]
+    fn assert_upsert_of(&self, id: &str, context: &str) {
+        assert_eq!(
+            (self.event.as_str(), &self.data["id"]),
+            ("upsert", &json!(id)),
+            "{context}: {self:?}"
+        );
+    }
+}
+
 /// A client of one stream: its response, read as it arrives.
 struct Stream {
     response: reqwest::Response,
@@ -511,11 +523,10 @@ async fn a_change_of_accounts_makes_streams_start_over_with_what_they_may_see_no
     on_212["extension"] = json!("0003*212");
     on_212["phoneCallView"][0]["extension"] = json!("0003*212");
     report(&app, &switch, &on_212).await;
-    let upsert = stream.next().await;
-    assert_eq!(
-        (upsert.event.as_str(), &upsert.data["id"]),
-        ("upsert", &json!(id))
-    );
+    stream
+        .next()
+        .await
+        .assert_upsert_of(&id, "the call moved onto the path");
 }
 
 #[tokio::test]
@@ -759,12 +770,9 @@ async fn another_tokens_cursor_resumes_nothing_and_disturbs_nothing() {
     let mut again = Stream::open_after(&app, path, &org, Some(&snapshot.id)).await;
     assert_eq!(again.next().await.event, "reset");
     let mut back = Stream::open_after(&app, path, &alice, Some(&snapshot.id)).await;
-    let resumed = back.next().await;
-    assert_eq!(
-        (resumed.event.as_str(), &resumed.data["id"]),
-        ("upsert", &json!(id)),
-        "Alice resumes where she was"
-    );
+    back.next()
+        .await
+        .assert_upsert_of(&id, "Alice resumes where she was");
 }
 
 #[tokio::test]
@@ -856,12 +864,7 @@ async fn a_stream_whose_start_was_held_up_loses_nothing_and_goes_on() {
     assert_eq!(snapshot.data["totalResults"], 5);
     let id = new_call_id();
     report(&app, &switch, &alice_call(&id, 1, 4)).await;
-    let next = stream.next().await;
-    assert_eq!(
-        (next.event.as_str(), &next.data["id"]),
-        ("upsert", &json!(id)),
-        "{next:?}"
-    );
+    stream.next().await.assert_upsert_of(&id, "and it goes on");
 }
 
 #[tokio::test]
@@ -900,13 +903,8 @@ async fn a_change_written_through_one_instance_reaches_the_streams_of_every_inst
     let id = new_call_id();
     report(&instances[0], &switch, &alice_call(&id, 1, 4)).await;
     for (i, stream) in streams.iter_mut().enumerate() {
-        let upsert = stream.next().await;
-        assert_eq!(
-            (upsert.event.as_str(), &upsert.data["id"]),
-            ("upsert", &json!(id)),
-            "stream {i} (instance {})",
-            i / 2
-        );
+        let context = format!("stream {i} (instance {})", i / 2);
+        stream.next().await.assert_upsert_of(&id, &context);
     }
     report(&instances[0], &switch, &ended(alice_call(&id, 2, 4))).await;
     for (i, stream) in streams.iter_mut().enumerate() {
