@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use phonecalls::accounts::Role;
 use phonecalls::auth::token;
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 
 /// The tables the administration commands write to.
 const ACCOUNT_TABLES: [&str; 5] = [
@@ -474,17 +474,9 @@ async fn token_revoke_marks_the_token_revoked_and_it_stops_authenticating() {
 #[tokio::test]
 async fn migrate_applies_the_schema_to_an_empty_database_and_is_idempotent() {
     // An empty database of its own (test_db() would migrate it already).
-    let server = server_url();
     let name = format!("phonecalls_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("connecting to the test server");
-    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-        .execute(&mut admin)
-        .await
-        .expect("creating a database");
-    admin.close().await.ok();
-    let url = with_database(&server, &name);
+    let _dropped_at_the_end = DroppedWhenUnused::create(&name).await;
+    let url = with_database(&server_url(), &name);
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect(&url)

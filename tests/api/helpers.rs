@@ -35,10 +35,82 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{root}/{name}{query}")
 }
 
-/// A database of its own for one test, already migrated.
+/// A database of its own for one test, already migrated. It is dropped when the last `TestDb`
+/// that shares it goes (a test's databases would otherwise pile up on the server, each some
+/// megabytes, and fill a small disk within a few runs of the suite); `TEST_KEEP_DATABASES=1`
+/// keeps them to look into after a run.
+#[derive(Clone)]
 pub struct TestDb {
     pub url: String,
     pub pool: PgPool,
+    owned: Option<std::sync::Arc<DroppedWhenUnused>>,
+}
+
+impl TestDb {
+    /// The same database reached at `url` (a proxy in front of it) with `pool`: it lives as long
+    /// as either does.
+    pub fn reached_at(&self, url: &str, pool: PgPool) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            pool,
+            owned: self.owned.clone(),
+        }
+    }
+}
+
+/// Drops the database it names, on the test server, when it is dropped itself.
+pub struct DroppedWhenUnused {
+    name: String,
+}
+
+impl DroppedWhenUnused {
+    /// Creates the database `name` on the test server; it is dropped with the returned value.
+    pub async fn create(name: &str) -> std::sync::Arc<DroppedWhenUnused> {
+        let mut admin = PgConnection::connect(&server_url())
+            .await
+            .expect("connecting to the test server");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&mut admin)
+            .await
+            .expect("creating the test database");
+        admin.close().await.ok();
+        std::sync::Arc::new(DroppedWhenUnused {
+            name: name.to_string(),
+        })
+    }
+}
+
+impl Drop for DroppedWhenUnused {
+    fn drop(&mut self) {
+        if std::env::var_os("TEST_KEEP_DATABASES").is_some() {
+            return;
+        }
+        let Ok(server) = std::env::var("DATABASE_URL") else {
+            return;
+        };
+        let name = std::mem::take(&mut self.name);
+        // Drop may run inside the test's runtime, which cannot be blocked on: a thread of its
+        // own with a runtime of its own. WITH (FORCE) ends the sessions the test's applications
+        // still hold. Nothing here may panic: this also runs while a failed test unwinds.
+        let dropping = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut admin) = PgConnection::connect(&server).await {
+                    let _ =
+                        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                            .execute(&mut admin)
+                            .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = dropping.join();
+    }
 }
 
 static TRACING: Once = Once::new();
@@ -54,17 +126,9 @@ pub async fn test_db() -> TestDb {
             );
         }
     });
-    let server = server_url();
     let name = format!("phonecalls_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server)
-        .await
-        .expect("connecting to the test server");
-    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-        .execute(&mut admin)
-        .await
-        .expect("creating the test database");
-    admin.close().await.ok();
-    let url = with_database(&server, &name);
+    let owned = DroppedWhenUnused::create(&name).await;
+    let url = with_database(&server_url(), &name);
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect(&url)
@@ -73,7 +137,11 @@ pub async fn test_db() -> TestDb {
     phonecalls::db::migrate(&pool)
         .await
         .expect("migrating the test database");
-    TestDb { url, pool }
+    TestDb {
+        url,
+        pool,
+        owned: Some(owned),
+    }
 }
 
 /// Settings for a test application on `database_url`, listening on a random port.
@@ -231,6 +299,11 @@ impl TestApp {
     /// The application's database pool (panics for an app without a database).
     pub fn pool(&self) -> &PgPool {
         &self.db.as_ref().expect("this test app has a database").pool
+    }
+
+    /// This app's database, for another app on it (it lives as long as either app).
+    pub fn same_database(&self) -> TestDb {
+        self.db.clone().expect("this test app has a database")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -653,14 +726,7 @@ pub async fn app_behind_a_proxy(
     settings.extend_from_slice(extra);
     let settings = settings_with(&proxy.url, &settings);
     let pool = db.pool.clone();
-    let app = spawn_app_on(
-        TestDb {
-            url: proxy.url.clone(),
-            pool: db.pool.clone(),
-        },
-        settings,
-    )
-    .await;
+    let app = spawn_app_on(db.reached_at(&proxy.url, db.pool.clone()), settings).await;
     (app, proxy, token, pool)
 }
 
@@ -704,3 +770,35 @@ pub const INTEGER_FILTER_OPS: [&str; 5] =
 
 /// Every `sortBy`.
 pub const SORT_FIELDS: [&str; 4] = ["published", "answered", "id", "extension"];
+
+#[tokio::test]
+async fn a_tests_database_is_dropped_once_nothing_uses_it_any_more() {
+    if std::env::var_os("TEST_KEEP_DATABASES").is_some() {
+        return;
+    }
+    let exists = |name: String| async move {
+        let mut admin = PgConnection::connect(&server_url()).await.unwrap();
+        let found: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+        admin.close().await.ok();
+        found
+    };
+    let db = test_db().await;
+    let name = db.url.rsplit('/').next().unwrap().to_string();
+    let app = spawn_app_on(db.clone(), settings_for(&db.url)).await;
+    let view = db.reached_at("postgres://elsewhere/x", db.pool.clone());
+    drop(db);
+    assert!(
+        exists(name.clone()).await,
+        "still used by the app and the view"
+    );
+    drop(app);
+    assert!(exists(name.clone()).await, "still used by the view");
+    // The application's sessions are still open: the drop ends them.
+    drop(view);
+    assert!(!exists(name).await, "the last user is gone");
+}

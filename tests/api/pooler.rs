@@ -54,11 +54,7 @@ async fn two_instances_share_few_server_connections_without_a_wrong_answer() {
     };
     assert_eq!(settings().pooler, phonecalls::config::Pooler::Transaction);
     let first = spawn_app_on(db, settings()).await;
-    let second_db = TestDb {
-        url: url.clone(),
-        pool: first.pool().clone(),
-    };
-    let second = spawn_app_on(second_db, settings()).await;
+    let second = spawn_app_on(first.same_database(), settings()).await;
     let f = fixture(first.pool()).await;
     let alice = format!("Bearer {}", token_for(first.pool(), f.alice).await);
     let switch = token_for(first.pool(), f.switch).await;

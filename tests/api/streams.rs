@@ -876,10 +876,7 @@ async fn a_change_written_through_one_instance_reaches_the_streams_of_every_inst
     let f = fixture(writer.pool()).await;
     let mut instances = vec![writer];
     for _ in 0..2 {
-        let same = TestDb {
-            url: url.clone(),
-            pool: instances[0].pool().clone(),
-        };
+        let same = instances[0].same_database();
         instances.push(spawn_app_on(same, settings()).await);
     }
     let switch = token_for(instances[0].pool(), f.switch).await;
