@@ -28,9 +28,9 @@ use phonecalls::auth::Caller;
 use phonecalls::phone_calls::query::{self, Field, FilterField, FilterOp, SortBy};
 use phonecalls::phone_calls::repo::bind_all;
 use phonecalls::phone_calls::sql::{self, Bind, Scope};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 
-use crate::helpers::{server_url, test_db};
+use crate::helpers::test_db;
 
 /// What a plan says about itself.
 struct Explained {
@@ -472,14 +472,14 @@ const LIVE_SET_MS: f64 = 50.0;
 #[tokio::test]
 #[ignore = "seeds a million calls; run with scripts/plans"]
 async fn every_filter_and_sort_has_an_index_plan_over_the_live_set() {
-    // A database of our own is dropped at the end: it is large.
-    let (url, created) = match std::env::var("PLANS_DATABASE_URL") {
-        Ok(url) => (url, false),
+    // A database of our own lives until the test ends, then is dropped with `seeded`: it is
+    // large.
+    let (url, _seeded) = match std::env::var("PLANS_DATABASE_URL") {
+        Ok(url) => (url, None),
         Err(_) => {
             let db = test_db().await;
             seed(&db.url).await;
-            db.pool.close().await;
-            (db.url, true)
+            (db.url.clone(), Some(db))
         }
     };
     // The service's session settings but generic plans, which `generic_plan` asks for itself:
@@ -493,7 +493,6 @@ async fn every_filter_and_sort_has_an_index_plan_over_the_live_set() {
         .connect_with(options)
         .await
         .expect("connecting to the plans' database");
-    let created = created.then_some(url);
     let sizes: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM phone_calls), (SELECT count(*) FROM phone_calls WHERE ended IS NULL), \
          (SELECT count(*) FROM phone_call_views)",
@@ -559,10 +558,6 @@ async fn every_filter_and_sort_has_an_index_plan_over_the_live_set() {
                 .map(|why| format!("{}: {why}", o.name))
         })
         .collect();
-    if let Some(url) = created {
-        pool.close().await;
-        drop_database(&url).await;
-    }
     assert!(
         failures.is_empty(),
         "{} combination(s) have a generic plan that is not good enough:\n  {}",
@@ -728,20 +723,6 @@ fn summarize(callers: &[Who], outcomes: &[Outcome], history_indexes: &[String]) 
         let _ = writeln!(out, "{warning}");
     }
     print!("{out}");
-}
-
-/// Drops the database of `url` (on the server the tests create their databases on).
-async fn drop_database(url: &str) {
-    let without_query = url.split('?').next().unwrap_or(url);
-    let name = without_query.rsplit('/').next().expect("a database name");
-    let mut server = PgConnection::connect(&server_url())
-        .await
-        .expect("connecting to the test server");
-    sqlx::query(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
-        .execute(&mut server)
-        .await
-        .expect("dropping the seeded database");
-    server.close().await.ok();
 }
 
 /// Seeds a fresh database with `scripts/seed.sql` through psql.
