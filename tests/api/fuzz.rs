@@ -813,7 +813,7 @@ impl<'a> Gen<'a> {
                 "0x10",
                 "%D9%A1",
             ]),
-            ("filterBy", true) => self.pick(&FILTER_FIELDS.map(|(name, _)| name)),
+            ("filterBy", true) => self.pick(&FilterField::ALL.map(FilterField::name)),
             ("filterBy", false) => self.pick(&[
                 "ID",
                 "links",
@@ -823,10 +823,10 @@ impl<'a> Gen<'a> {
                 "ownerName",
                 "id%00",
             ]),
-            ("filterOp", true) => self.pick(&FILTER_OPS),
+            ("filterOp", true) => self.pick(&FilterOp::ALL.map(FilterOp::name)),
             ("filterOp", false) => self.pick(&["Contains", "like", "", "eq", "in"]),
             ("filterValue", _) => return self.filter_value(),
-            ("sortBy", true) => self.pick(&SORT_FIELDS),
+            ("sortBy", true) => self.pick(&SortBy::ALL.map(SortBy::name)),
             ("sortBy", false) => self.pick(&["status", "", "published,id", "PUBLISHED"]),
             ("sortOrder", true) => self.pick(&["ascending", "descending"]),
             ("sortOrder", false) => self.pick(&["asc", "DESC", "", "random"]),
@@ -1065,15 +1065,12 @@ impl<'a> Gen<'a> {
         }
         let mut params: Vec<(String, String)> = Vec::new();
         if self.chance(0.7) {
-            let (field, kind) = self.pick(&FILTER_FIELDS);
-            let op = if kind == FilterKind::Integer {
-                self.pick(&INTEGER_FILTER_OPS)
-            } else {
-                self.pick(&FILTER_OPS)
-            };
+            let field = self.pick(&FilterField::ALL);
+            let kind = field.field_type();
+            let op = self.pick(&filter_ops_for(kind));
             let one = |g: &mut Self| -> String {
                 match kind {
-                    FilterKind::Text => g
+                    FieldType::Text => g
                         .pick(&[
                             "0003*210",
                             "0003",
@@ -1090,8 +1087,8 @@ impl<'a> Gen<'a> {
                             "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
                         ])
                         .to_string(),
-                    FilterKind::Date => g.date_value(),
-                    FilterKind::Integer => g
+                    FieldType::Date => g.date_value(),
+                    FieldType::Integer => g
                         .pick(&[
                             "0",
                             "3",
@@ -1112,10 +1109,10 @@ impl<'a> Gen<'a> {
                     (0..n).map(|_| one(self)).collect::<Vec<_>>().join(",")
                 }
                 // 256 characters in 512 bytes: the limit counts characters.
-                _ if kind == FilterKind::Text && self.chance(0.1) => "%C3%A9".repeat(256),
+                _ if kind == FieldType::Text && self.chance(0.1) => "%C3%A9".repeat(256),
                 _ => one(self),
             };
-            params.push(("filterBy".into(), field.into()));
+            params.push(("filterBy".into(), field.name().into()));
             if op != "contains" || self.chance(0.5) {
                 params.push(("filterOp".into(), op.into()));
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use phonecalls::accounts::{self, Role};
 use phonecalls::config::Settings;
+pub use phonecalls::phone_calls::query::{FieldType, FilterField, FilterOp, SortBy};
 use phonecalls::startup::{self, Application, ShutdownHandle};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -730,46 +731,16 @@ pub async fn app_behind_a_proxy(
     (app, proxy, token, pool)
 }
 
-/// What a list may be filtered by (`filterBy`), and what kind of value each holds: the property
-/// tests, the matcher's test and the fuzzer draw from these, so that a new filter field is added
-/// to all of them at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FilterKind {
-    Text,
-    Date,
-    Integer,
+/// The `filterOp`s a field of `kind` takes, by name. The property tests, the matcher's test and
+/// the fuzzer draw fields, operators and sorts from the service's own lists (`FilterField::ALL`,
+/// `FilterOp::ALL`, `SortBy::ALL`), so that a new one is drawn by all of them at once.
+pub fn filter_ops_for(kind: FieldType) -> Vec<&'static str> {
+    FilterOp::ALL
+        .into_iter()
+        .filter(|op| op.supports(kind))
+        .map(FilterOp::name)
+        .collect()
 }
-
-pub const FILTER_FIELDS: [(&str, FilterKind); 10] = [
-    ("id", FilterKind::Text),
-    ("extension", FilterKind::Text),
-    ("ownerId", FilterKind::Integer),
-    ("published", FilterKind::Date),
-    ("answered", FilterKind::Date),
-    ("source", FilterKind::Text),
-    ("destination", FilterKind::Text),
-    ("callerId", FilterKind::Text),
-    ("status", FilterKind::Integer),
-    ("flow", FilterKind::Integer),
-];
-
-/// Every `filterOp`.
-pub const FILTER_OPS: [&str; 7] = [
-    "contains",
-    "equals",
-    "startsWith",
-    "present",
-    "greaterThan",
-    "lessThan",
-    "inArray",
-];
-
-/// The `filterOp`s an integer field takes.
-pub const INTEGER_FILTER_OPS: [&str; 5] =
-    ["equals", "greaterThan", "lessThan", "inArray", "present"];
-
-/// Every `sortBy`.
-pub const SORT_FIELDS: [&str; 4] = ["published", "answered", "id", "extension"];
 
 #[tokio::test]
 async fn a_tests_database_is_dropped_once_nothing_uses_it_any_more() {

@@ -938,7 +938,7 @@ mod property {
 
     fn draws() -> impl Strategy<Value = Draw> {
         let filter = (
-            0usize..FILTER_FIELDS.len(),
+            0usize..FilterField::ALL.len(),
             proptest::option::weighted(0.8, any::<Index>()),
             proptest::collection::vec(any::<Index>(), 1..=3),
         );
@@ -950,7 +950,7 @@ mod property {
                 proptest::option::weighted(0.85, filter),
             ),
             (
-                proptest::option::weighted(0.8, 0usize..SORT_FIELDS.len()),
+                proptest::option::weighted(0.8, 0usize..SortBy::ALL.len()),
                 proptest::option::weighted(0.8, any::<bool>()),
                 1u32..=50,
                 prop_oneof![3 => 0u32..=3, 1 => 0u32..=60],
@@ -1154,22 +1154,19 @@ mod property {
         world: &World,
         (field, op, picks): &(usize, Option<Index>, Vec<Index>),
     ) -> Filter {
-        let (name, kind) = FILTER_FIELDS[*field];
-        let ops: &[&str] = if kind == FilterKind::Integer {
-            &INTEGER_FILTER_OPS
-        } else {
-            &FILTER_OPS
-        };
+        let field = FilterField::ALL[*field];
+        let (name, kind) = (field.name(), field.field_type());
+        let ops = filter_ops_for(kind);
         let (op_name, op_given) = match op {
             Some(i) => (ops[i.index(ops.len())], true),
-            None if kind == FilterKind::Integer => ("equals", false),
+            None if kind == FieldType::Integer => ("equals", false),
             None => ("contains", false),
         };
         let pool = match (kind, op_name) {
-            (FilterKind::Text, _) => text_pool(world, name),
-            (FilterKind::Date, "contains" | "startsWith") => date_text_pool(world, name),
-            (FilterKind::Date, _) => date_pool(world, name),
-            (FilterKind::Integer, _) => integer_pool(world, name),
+            (FieldType::Text, _) => text_pool(world, name),
+            (FieldType::Date, "contains" | "startsWith") => date_text_pool(world, name),
+            (FieldType::Date, _) => date_pool(world, name),
+            (FieldType::Integer, _) => integer_pool(world, name),
         };
         let value = match op_name {
             // present ignores the value; send one half of the time anyway.
@@ -1270,7 +1267,7 @@ mod property {
         filter: Option<&Filter>,
         draw: &Draw,
     ) -> (Vec<Uuid>, usize) {
-        let sort_by = draw.sort_by.map_or("published", |i| SORT_FIELDS[i]);
+        let sort_by = draw.sort_by.map_or("published", |i| SortBy::ALL[i].name());
         let descending = draw.descending.unwrap_or(false);
         let mut calls = expected_calls(world, caller, path).expect("a valid path");
         calls.retain(|c| filter.is_none_or(|f| filter_matches(f, c)));
@@ -1354,7 +1351,7 @@ mod property {
                         }
                     }
                     if let Some(i) = draw.sort_by {
-                        query.push(("sortBy", SORT_FIELDS[i].to_string()));
+                        query.push(("sortBy", SortBy::ALL[i].name().to_string()));
                     }
                     if let Some(d) = draw.descending {
                         let order = if d { "descending" } else { "ascending" };

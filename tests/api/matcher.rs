@@ -250,9 +250,9 @@ async fn agree(seed: u64) {
                 let query_string = if round == 0 {
                     "count=5000".to_string()
                 } else {
-                    let field = pick(&mut rng, &FILTER_FIELDS).0;
-                    let op = pick(&mut rng, &FILTER_OPS);
-                    let value = if *op == "inArray" {
+                    let field = pick(&mut rng, &FilterField::ALL).name();
+                    let op = pick(&mut rng, &FilterOp::ALL).name();
+                    let value = if op == "inArray" {
                         (0..rng.random_range(1..4))
                             .map(|_| pick(&mut rng, &values).clone())
                             .collect::<Vec<_>>()
